@@ -1,0 +1,1 @@
+"""crm-events infrastructure: settings, Faust app, bridge, agents, event store, CRM clients, CLI."""

@@ -1,0 +1,86 @@
+"""The command agents (one per provider inbound topic) and the outbox relay timer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+import faust
+
+from app.db import is_transient
+from app.dead_letters import DeadLetter, InboundMessage
+from app.runtime import Runtime
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_S = 10.0
+
+
+def register_command_agents(app: faust.App, runtime: Runtime, settings: Settings) -> None:
+    for provider, topic in runtime.topics.inbound.items():
+        _register_command_agent(app, runtime, settings, provider, topic)
+
+    @app.task
+    async def relay_leftovers_at_start() -> None:
+        await runtime.relay_outbox(older_than_s=0)
+        runtime.ready = True
+
+    @app.timer(settings.outbox_relay_interval_s)
+    async def relay_outbox() -> None:
+        try:
+            await runtime.relay_outbox(older_than_s=settings.outbox_stale_after_s)
+        except Exception:
+            log.exception("outbox relay failed; next round in %ss",
+                          settings.outbox_relay_interval_s)
+
+
+def _register_command_agent(app: faust.App, runtime: Runtime, settings: Settings,
+                            provider: str, topic: faust.TopicT) -> None:
+    @app.agent(topic, name=f"process-{provider}-events")
+    async def process_events(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(settings.command_batch_size,
+                                               within=settings.command_batch_within_s):
+            await handle_until_done(runtime, [_inbound(provider, event) for event in events])
+
+
+async def handle_until_done(runtime: Runtime, messages: Sequence[InboundMessage]) -> None:
+    """Retry a failing batch with backoff; after repeated failure, isolate the poison message."""
+    assert runtime.handler is not None
+    for attempt in range(1, 4):
+        try:
+            await runtime.handler.handle(messages)
+            return
+        except Exception:
+            log.exception("command batch of %d failed (attempt %d)", len(messages), attempt)
+            await asyncio.sleep(min(MAX_BACKOFF_S, 0.2 * 2**attempt))
+    for message in messages:
+        await _handle_alone(runtime, message)
+
+
+async def _handle_alone(runtime: Runtime, message: InboundMessage) -> None:
+    delay = 0.5
+    while True:
+        try:
+            await runtime.handler.handle([message])
+            return
+        except Exception as error:
+            if not is_transient(error):
+                log.exception("dead-lettering message %s:%s", message.partition, message.offset)
+                letter = DeadLetter("unexpected", f"{type(error).__name__}: {error}", message)
+                await runtime.handler.dead_letters.send([letter])
+                return
+            log.warning("transient failure (%s), retrying in %.1fs", error, delay)
+            await asyncio.sleep(delay)
+            delay = min(MAX_BACKOFF_S, delay * 2)
+
+
+def _inbound(provider: str, event: faust.EventT) -> InboundMessage:
+    message = event.message
+    raw_headers = message.headers or []
+    pairs = raw_headers.items() if isinstance(raw_headers, dict) else raw_headers
+    headers = {name: value.decode(errors="replace") for name, value in pairs}
+    key = message.key.decode(errors="replace") if isinstance(message.key, bytes) else message.key
+    return InboundMessage(provider=provider, value=message.value, key=key, headers=headers,
+                          topic=message.topic, partition=message.partition, offset=message.offset)

@@ -1,0 +1,81 @@
+"""The HTTP bridge: EventBridge API destinations POST provider events here.
+
+Answers 202 only after the broker acknowledged the raw event; 4xx with reasons for bad input;
+503 when the broker cannot take it (EventBridge then retries).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import uuid
+from datetime import UTC, datetime
+
+import faust
+import orjson
+from faust.web import Request, Response, View
+from pydantic import ValidationError
+
+from app.envelopes import SalesforceEnvelope, error_list
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+JSON_TYPES = ("application/json",)
+
+
+def api_key_valid(presented: str | None, keys: tuple[bytes, ...]) -> bool:
+    """Constant time: every configured key is compared, whatever matches first."""
+    candidate = (presented or "").encode()
+    matches = [hmac.compare_digest(candidate, key) for key in keys]
+    return bool(presented) and any(matches)
+
+
+def register_bridge(app: faust.App, inbound: faust.TopicT, settings: Settings) -> None:
+    ack_timeout = 10.0
+
+    @app.page("/events/salesforce/")
+    class SalesforceEvents(View):
+        async def post(self, request: Request) -> Response:
+            if not api_key_valid(request.headers.get("X-API-Key"), settings.api_keys):
+                return self.error(401, "missing or invalid X-API-Key")
+            if request.content_type not in JSON_TYPES:
+                return self.error(415, f"expected application/json, got {request.content_type!r}")
+            body = await _read_limited(request, settings.max_body_bytes)
+            if body is None:
+                return self.error(413, f"body larger than {settings.max_body_bytes} bytes")
+            try:
+                envelope = SalesforceEnvelope.model_validate(orjson.loads(body))
+            except orjson.JSONDecodeError as error:
+                return self.error(400, f"malformed JSON: {error}")
+            except ValidationError as error:
+                return self.error(422, "invalid EventBridge envelope",
+                                  errors=error_list(error.errors()))
+            received_at = datetime.now(UTC).isoformat()
+            correlation_id = request.headers.get("X-Correlation-ID") or str(uuid.uuid4())
+            headers = {"correlation-id": correlation_id.encode()[:255],
+                       "received-at": received_at.encode(), "provider": b"salesforce"}
+            try:
+                sends = [await inbound.send(key=key.encode(), value=body, headers=headers)
+                         for key in envelope.record_keys]
+                await asyncio.wait_for(asyncio.gather(*sends), ack_timeout)
+            except Exception as error:  # the broker is down or too slow: EventBridge retries
+                log.warning("inbound produce failed: %s: %s", type(error).__name__, error)
+                return self.error(503, "event log unavailable, retry later",
+                                  headers={"Retry-After": "1"})
+            return self.json({"event_id": envelope.id, "status": "accepted",
+                              "received_at": received_at, "correlation_id": correlation_id},
+                             status=202)
+
+
+async def _read_limited(request: Request, limit: int) -> bytes | None:
+    if (request.content_length or 0) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)

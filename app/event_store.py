@@ -1,0 +1,266 @@
+"""The PostgreSQL event store: append with optimistic concurrency, idempotent per source event,
+snapshots, replay, global order, and a transactional outbox for publishing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from app.db import with_retries
+from domain.aggregates import AGGREGATE_TYPES, CRMRecordAggregate
+from domain.errors import ConcurrencyError
+from domain.events import DomainEvent, event_from_dict
+
+
+class DuplicateSourceEvents(Exception):
+    """Some source events of a batch were already processed (by another worker, or before)."""
+
+    def __init__(self, source_event_ids: set[str]):
+        self.source_event_ids = source_event_ids
+        super().__init__(f"already processed: {sorted(source_event_ids)}")
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    event: DomainEvent
+    position: int
+    recorded_at: datetime
+
+    def to_message(self) -> dict[str, Any]:
+        return {**self.event.to_dict(), "position": self.position,
+                "recorded_at": self.recorded_at.isoformat()}
+
+
+@dataclass
+class AppendRequest:
+    """New events for one aggregate, the version they were decided on, and their causes."""
+
+    aggregate_id: str
+    aggregate_type: str
+    expected_version: int
+    events: list[DomainEvent] = field(default_factory=list)
+    source_event_ids: list[str] = field(default_factory=list)
+    snapshot: dict[str, Any] | None = None
+
+
+EVENT_COLUMNS = (
+    "position, event_id, aggregate_id, aggregate_type, version, event_type, occurred_at, "
+    "recorded_at, data, metadata"
+)
+
+INSERT_EVENTS = f"""
+WITH inserted AS (
+    INSERT INTO events (event_id, aggregate_id, aggregate_type, version, event_type,
+                        occurred_at, data, metadata)
+    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int[], $5::text[],
+                         $6::timestamptz[], $7::jsonb[], $8::jsonb[])
+    RETURNING {EVENT_COLUMNS}
+), queued AS (
+    INSERT INTO outbox (position) SELECT position FROM inserted
+)
+SELECT event_id, position, recorded_at FROM inserted
+"""
+
+UPSERT_SNAPSHOTS = """
+INSERT INTO snapshots (aggregate_id, aggregate_type, version, state)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::jsonb[])
+ON CONFLICT (aggregate_id) DO UPDATE
+    SET version = excluded.version, state = excluded.state, taken_at = now()
+    WHERE snapshots.version < excluded.version
+"""
+
+
+class PostgresEventStore:
+    def __init__(self, pool: asyncpg.Pool, *, snapshot_every: int = 100, retries: int = 8):
+        self.pool = pool
+        self.snapshot_every = snapshot_every
+        self.retries = retries
+
+    # -- writing -----------------------------------------------------------------------------
+
+    async def append(
+        self,
+        aggregate_id: str,
+        events: Sequence[DomainEvent],
+        expected_version: int,
+        source_event_id: str | None = None,
+    ) -> list[StoredEvent]:
+        aggregate_type = events[0].aggregate_type if events else ""
+        request = AppendRequest(aggregate_id, aggregate_type, expected_version, list(events),
+                                [source_event_id] if source_event_id else [])
+        return await self.append_batch([request])
+
+    async def append_batch(self, requests: Sequence[AppendRequest]) -> list[StoredEvent]:
+        """Store every request in one transaction, or none of them."""
+        return await with_retries(lambda: self._append_once(requests), attempts=self.retries,
+                                   what="appending events")
+
+    async def _append_once(self, requests: Sequence[AppendRequest]) -> list[StoredEvent]:
+        events = [event for request in requests for event in request.events]
+        async with self.pool.acquire() as connection, connection.transaction():
+            await self._claim_source_events(connection, requests)
+            await self._check_versions(connection, requests)
+            try:
+                rows = await connection.fetch(INSERT_EVENTS, *_event_columns(events))
+            except asyncpg.UniqueViolationError:
+                await self._raise_conflict(requests)
+                raise
+            await self._save_snapshots(connection, requests)
+        stored = {row["event_id"]: (row["position"], row["recorded_at"]) for row in rows}
+        return [StoredEvent(event, *stored[event.event_id]) for event in events]
+
+    async def _claim_source_events(
+        self, connection: asyncpg.Connection, requests: Sequence[AppendRequest]
+    ) -> None:
+        pairs = [(sid, r.aggregate_id) for r in requests for sid in r.source_event_ids]
+        if not pairs:
+            return
+        claimed = await connection.fetch(
+            "INSERT INTO processed_source_events (source_event_id, aggregate_id) "
+            "SELECT * FROM unnest($1::text[], $2::uuid[]) ON CONFLICT DO NOTHING "
+            "RETURNING source_event_id",
+            [sid for sid, _ in pairs], [aid for _, aid in pairs],
+        )
+        if len(claimed) < len(pairs):
+            raise DuplicateSourceEvents({sid for sid, _ in pairs} - {r[0] for r in claimed})
+
+    async def _check_versions(
+        self, connection: asyncpg.Connection, requests: Sequence[AppendRequest]
+    ) -> None:
+        writing = [r for r in requests if r.events]
+        if not writing:
+            return
+        actual = await _current_versions(connection, [r.aggregate_id for r in writing])
+        for request in writing:
+            version = actual.get(request.aggregate_id, 0)
+            if version != request.expected_version:
+                raise ConcurrencyError(request.aggregate_id, request.expected_version, version)
+
+    async def _raise_conflict(self, requests: Sequence[AppendRequest]) -> None:
+        async with self.pool.acquire() as connection:
+            actual = await _current_versions(connection, [r.aggregate_id for r in requests])
+        for request in requests:
+            version = actual.get(request.aggregate_id, 0)
+            if request.events and version != request.expected_version:
+                raise ConcurrencyError(request.aggregate_id, request.expected_version, version)
+
+    async def _save_snapshots(
+        self, connection: asyncpg.Connection, requests: Sequence[AppendRequest]
+    ) -> None:
+        due = [r for r in requests if r.snapshot is not None]
+        if due:
+            await connection.execute(
+                UPSERT_SNAPSHOTS, [r.aggregate_id for r in due], [r.aggregate_type for r in due],
+                [r.snapshot["version"] for r in due], [r.snapshot for r in due],
+            )
+
+    def snapshot_due(self, version_before: int, version_after: int) -> bool:
+        return version_after // self.snapshot_every > version_before // self.snapshot_every
+
+    # -- reading -----------------------------------------------------------------------------
+
+    async def processed(self, source_event_ids: Iterable[str]) -> set[str]:
+        ids = list(source_event_ids)
+        if not ids:
+            return set()
+        rows = await with_retries(lambda: self.pool.fetch(
+            "SELECT source_event_id FROM processed_source_events "
+            "WHERE source_event_id = ANY($1::text[])", ids), attempts=self.retries)
+        return {row[0] for row in rows}
+
+    async def load(self, aggregate_type: str, aggregate_id: str) -> CRMRecordAggregate:
+        return (await self.load_many({aggregate_id: aggregate_type}))[aggregate_id]
+
+    async def load_many(self, types_by_id: dict[str, str]) -> dict[str, CRMRecordAggregate]:
+        """Each aggregate from its latest snapshot plus the events after it."""
+        return await with_retries(lambda: self._load_many_once(types_by_id),
+                                  attempts=self.retries, what="loading aggregates")
+
+    async def _load_many_once(self, types_by_id: dict[str, str]) -> dict[str, CRMRecordAggregate]:
+        ids = list(types_by_id)
+        async with self.pool.acquire() as connection:
+            snapshots = await connection.fetch(
+                "SELECT aggregate_id, state FROM snapshots WHERE aggregate_id = ANY($1::uuid[])",
+                ids)
+            rows = await connection.fetch(
+                f"SELECT e.{EVENT_COLUMNS.replace(', ', ', e.')} "
+                "FROM unnest($1::uuid[]) AS ids(id) "
+                "LEFT JOIN snapshots s ON s.aggregate_id = ids.id "
+                "JOIN events e ON e.aggregate_id = ids.id AND e.version > coalesce(s.version, 0) "
+                "ORDER BY e.aggregate_id, e.version", ids)
+        aggregates = {
+            row["aggregate_id"]: AGGREGATE_TYPES[types_by_id[row["aggregate_id"]]]
+            .from_snapshot(row["state"])
+            for row in snapshots
+        }
+        for aggregate_id, aggregate_type in types_by_id.items():
+            aggregates.setdefault(aggregate_id, AGGREGATE_TYPES[aggregate_type](aggregate_id))
+        for row in rows:
+            aggregates[row["aggregate_id"]].apply(_event(row))
+        return aggregates
+
+    async def events_of(self, aggregate_id: str) -> list[StoredEvent]:
+        rows = await with_retries(lambda: self.pool.fetch(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE aggregate_id = $1 ORDER BY version",
+            aggregate_id), attempts=self.retries)
+        return [_stored(row) for row in rows]
+
+    async def read_all(
+        self, from_position: int = 0, *, page_size: int = 5000
+    ) -> AsyncIterator[StoredEvent]:
+        """Every event in global order, from a position on (for rebuilds)."""
+        position = from_position
+        while True:
+            rows = await with_retries(lambda p=position: self.pool.fetch(
+                f"SELECT {EVENT_COLUMNS} FROM events WHERE position > $1 "
+                "ORDER BY position LIMIT $2", p, page_size), attempts=self.retries)
+            for row in rows:
+                yield _stored(row)
+            if len(rows) < page_size:
+                return
+            position = rows[-1]["position"]
+
+    # -- outbox ------------------------------------------------------------------------------
+
+    async def unpublished(self, *, older_than_s: float = 0.0, limit: int = 1000) -> list[StoredEvent]:
+        rows = await with_retries(lambda: self.pool.fetch(
+            f"SELECT e.{EVENT_COLUMNS.replace(', ', ', e.')} FROM outbox o "
+            "JOIN events e USING (position) "
+            "WHERE o.created_at <= clock_timestamp() - make_interval(secs => $1) "
+            "ORDER BY o.position LIMIT $2", older_than_s, limit), attempts=self.retries)
+        return [_stored(row) for row in rows]
+
+    async def mark_published(self, positions: Sequence[int]) -> None:
+        if positions:
+            await with_retries(lambda: self.pool.execute(
+                "DELETE FROM outbox WHERE position = ANY($1::bigint[])", list(positions)),
+                attempts=self.retries, what="clearing the outbox")
+
+
+async def _current_versions(connection: asyncpg.Connection, ids: list[str]) -> dict[str, int]:
+    rows = await connection.fetch(
+        "SELECT aggregate_id, max(version) FROM events WHERE aggregate_id = ANY($1::uuid[]) "
+        "GROUP BY aggregate_id", ids)
+    return {row[0]: row[1] for row in rows}
+
+
+def _event_columns(events: Sequence[DomainEvent]) -> tuple[list, ...]:
+    return (
+        [e.event_id for e in events], [e.aggregate_id for e in events],
+        [e.aggregate_type for e in events], [e.version for e in events],
+        [e.event_type for e in events], [e.occurred_at for e in events],
+        [dict(e.data) for e in events], [e.to_dict()["metadata"] for e in events],
+    )
+
+
+def _event(row: asyncpg.Record) -> DomainEvent:
+    return event_from_dict(row)
+
+
+def _stored(row: asyncpg.Record) -> StoredEvent:
+    return StoredEvent(_event(row), row["position"], row["recorded_at"])

@@ -1,0 +1,58 @@
+"""Builds the Faust application and declares its topics, once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import faust
+
+from app.settings import Settings
+
+PROVIDERS = ("salesforce",)
+
+
+@dataclass(frozen=True)
+class Topics:
+    inbound: dict[str, faust.TopicT]
+    domain_events: faust.TopicT
+    dead_letter: faust.TopicT
+
+
+def create_app(settings: Settings) -> faust.App:
+    session, rebalance, heartbeat = settings.consumer_timeouts()
+    return faust.App(
+        settings.app_id,
+        broker=settings.broker_url,
+        store="memory://",
+        datadir=str(settings.data_dir / "faust"),
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication_factor,
+        web_enabled=True,
+        web_bind=settings.web_host,
+        web_port=settings.web_port,
+        web_host=settings.web_host,
+        autodiscover=False,
+        key_serializer="raw",
+        value_serializer="raw",
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=session,
+        broker_rebalance_timeout=rebalance,
+        broker_heartbeat_interval=heartbeat,
+        broker_commit_every=1000,
+        broker_commit_interval=1.0,
+        stream_buffer_maxsize=8192,
+        producer_linger=0.002,
+    )
+
+
+def declare_topics(app: faust.App, settings: Settings) -> Topics:
+    def topic(name: str) -> faust.TopicT:
+        return app.topic(name, key_type=bytes, value_type=bytes,
+                         partitions=settings.topic_partitions)
+
+    return Topics(
+        inbound={provider: topic(settings.inbound_topic(provider)) for provider in PROVIDERS},
+        domain_events=topic(settings.domain_events_topic),
+        dead_letter=topic(settings.dead_letter_topic),
+    )

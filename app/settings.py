@@ -1,0 +1,110 @@
+"""All configuration, from environment variables, validated once at start.
+
+A bad value stops the service with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    app_id: str = Field("crm-events", description="Faust application id (consumer group prefix)")
+    kafka_broker_url: str | None = Field(
+        None, description="Kafka bootstrap servers, e.g. kafka://k1:9092;k2:9092; unset = embedded"
+    )
+    database_url: SecretStr | None = Field(
+        None, description="PostgreSQL URL, e.g. postgresql://user:pw@host/db; unset = embedded"
+    )
+    data_dir: Path = Field(Path(".run"), description="Embedded broker/PostgreSQL data and tables")
+    embedded_broker_port: int = Field(19092, ge=1, le=65535)
+    embedded_postgres_port: int = Field(15432, ge=1, le=65535)
+
+    web_host: str = Field("127.0.0.1", description="Address the HTTP server binds")
+    web_port: int = Field(6066, ge=1, le=65535, description="Bridge and read API port")
+    bridge_api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="Comma-separated keys accepted in X-API-Key"
+    )
+    max_body_bytes: int = Field(512 * 1024, ge=1024, description="Largest accepted request body")
+
+    topic_partitions: int = Field(4, ge=1, le=1024)
+    topic_replication_factor: int = Field(1, ge=1)
+    inbound_topic_prefix: str = "crm.inbound."
+    domain_events_topic: str = "crm.domain-events"
+    dead_letter_topic: str = "crm.dead-letter"
+    kafka_session_timeout_s: float | None = Field(
+        None, gt=0, description="Consumer session timeout; unset = 6 embedded, 30 on real Kafka"
+    )
+    kafka_rebalance_timeout_s: float | None = Field(None, gt=0)
+    kafka_heartbeat_interval_s: float | None = Field(None, gt=0)
+
+    db_pool_min: int = Field(2, ge=1)
+    db_pool_max: int = Field(10, ge=1)
+    db_command_timeout_s: float = Field(30.0, gt=0)
+    snapshot_every: int = Field(100, ge=1, description="Snapshot an aggregate every N events")
+    command_batch_size: int = Field(500, ge=1)
+    command_batch_within_s: float = Field(0.01, gt=0)
+    command_max_retries: int = Field(5, ge=0)
+    outbox_relay_interval_s: float = Field(5.0, gt=0)
+    outbox_stale_after_s: float = Field(10.0, ge=0)
+    aggregate_cache_size: int = Field(10_000, ge=0)
+
+    salesforce_instance_url: str | None = None
+    salesforce_session_id: SecretStr | None = None
+    salesforce_username: str | None = None
+    salesforce_password: SecretStr | None = None
+    salesforce_security_token: SecretStr | None = None
+    salesforce_domain: str = "login"
+    salesforce_api_version: str = "64.0"
+    salesforce_timeout_s: float = Field(10.0, gt=0)
+    salesforce_max_retries: int = Field(3, ge=0)
+
+    log_level: str = Field("info", pattern="^(?i)(debug|info|warning|error|critical)$")
+
+    @field_validator("bridge_api_keys", mode="before")
+    @classmethod
+    def split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [key.strip() for key in value.split(",") if key.strip()]
+        return value
+
+    @property
+    def embedded_broker(self) -> bool:
+        return self.kafka_broker_url is None
+
+    @property
+    def embedded_postgres(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def broker_url(self) -> str:
+        return self.kafka_broker_url or f"kafka://127.0.0.1:{self.embedded_broker_port}"
+
+    @property
+    def postgres_dsn(self) -> str:
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"postgresql://postgres@127.0.0.1:{self.embedded_postgres_port}/postgres"
+
+    @cached_property
+    def api_keys(self) -> tuple[bytes, ...]:
+        return tuple(key.get_secret_value().encode() for key in self.bridge_api_keys)
+
+    def inbound_topic(self, provider: str) -> str:
+        return f"{self.inbound_topic_prefix}{provider}"
+
+    def consumer_timeouts(self) -> tuple[float, float, float]:
+        """Session, rebalance and heartbeat: short on the embedded broker (fast joins)."""
+        fast = self.embedded_broker
+        return (
+            self.kafka_session_timeout_s or (6.0 if fast else 30.0),
+            self.kafka_rebalance_timeout_s or (6.0 if fast else 60.0),
+            self.kafka_heartbeat_interval_s or (1.0 if fast else 3.0),
+        )

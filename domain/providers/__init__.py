@@ -1,0 +1,1 @@
+"""Provider adapters (anti-corruption layer): provider payloads in, `RecordChange`s out."""

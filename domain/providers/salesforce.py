@@ -1,0 +1,152 @@
+"""Salesforce Change Data Capture, delivered by EventBridge, translated into domain changes.
+
+Accepts both routes: Event Relay (`detail.payload.ChangeEventHeader`) and AppFlow
+(`detail.ChangeEventHeader`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from domain.changes import ChangeKind, ChangePosition, RecordChange
+from domain.commands import ProcessCRMEventCommand
+from domain.errors import ValidationProblem
+from domain.providers.salesforce_entities import ENTITIES
+
+PROVIDER = "salesforce"
+HEADER = "ChangeEventHeader"
+
+CHANGE_KINDS = {
+    "CREATE": ChangeKind.CREATE,
+    "UPDATE": ChangeKind.UPDATE,
+    "DELETE": ChangeKind.DELETE,
+    "UNDELETE": ChangeKind.UNDELETE,
+    "GAP_CREATE": ChangeKind.GAP,
+    "GAP_UPDATE": ChangeKind.GAP,
+    "GAP_DELETE": ChangeKind.GAP,
+    "GAP_UNDELETE": ChangeKind.GAP,
+    "GAP_OVERFLOW": ChangeKind.RESYNC,
+}
+
+
+def change_payload(envelope: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The change (header and fields) from either EventBridge route."""
+    detail = envelope.get("detail") or {}
+    payload = detail.get("payload")
+    return payload if isinstance(payload, Mapping) else detail
+
+
+def commands_from_envelope(
+    envelope: Mapping[str, Any],
+    *,
+    correlation_id: str,
+    received_at: datetime,
+    raw_size: int = 0,
+    only_record_id: str | None = None,
+) -> list[ProcessCRMEventCommand]:
+    """One command per record id (a change may touch many records); one for a re-sync."""
+    payload = change_payload(envelope)
+    header = payload.get(HEADER) or {}
+    record_ids = list(header.get("recordIds") or []) or [None]
+    if only_record_id is not None and only_record_id in record_ids:
+        record_ids = [only_record_id]
+    return [
+        ProcessCRMEventCommand(
+            provider=PROVIDER,
+            event_id=str(envelope.get("id") or ""),
+            entity=str(header.get("entityName") or ""),
+            record_id=record_id,
+            payload=payload,
+            correlation_id=correlation_id,
+            received_at=received_at,
+            raw_size=raw_size,
+        )
+        for record_id in record_ids
+    ]
+
+
+class SalesforceAdapter:
+    """The anti-corruption layer for Salesforce CDC."""
+
+    provider = PROVIDER
+
+    def technical_problems(self, command: ProcessCRMEventCommand) -> list[ValidationProblem]:
+        header = command.payload.get(HEADER)
+        if not isinstance(header, Mapping):
+            return [_problem("technical", f"detail.payload.{HEADER}", "missing or not an object")]
+        problems = []
+        change_type = header.get("changeType")
+        if change_type not in CHANGE_KINDS:
+            problems.append(_problem("technical", "changeType", f"unknown value {change_type!r}"))
+        if not _is_int(header.get("commitTimestamp")):
+            problems.append(_problem("technical", "commitTimestamp", "must be epoch milliseconds"))
+        if not _is_int(header.get("sequenceNumber", 0)):
+            problems.append(_problem("technical", "sequenceNumber", "must be an integer"))
+        for list_field in ("recordIds", "changedFields", "nulledFields", "diffFields"):
+            if not isinstance(header.get(list_field, []), list):
+                problems.append(_problem("technical", list_field, "must be a list"))
+        if change_type != "GAP_OVERFLOW" and not command.record_id:
+            problems.append(_problem("technical", "recordIds", "no record id for this change"))
+        return problems
+
+    def business_problems(self, command: ProcessCRMEventCommand) -> list[ValidationProblem]:
+        if command.entity not in ENTITIES:
+            known = ", ".join(sorted(ENTITIES))
+            message = f"{command.entity!r} is not mapped ({known})"
+            return [_problem("business", "entityName", message)]
+        return []
+
+    def aggregate_type(self, entity: str) -> str:
+        return ENTITIES[entity].aggregate_type
+
+    def translate(self, command: ProcessCRMEventCommand) -> RecordChange:
+        header = command.payload[HEADER]
+        kind = CHANGE_KINDS[header["changeType"]]
+        mapping = ENTITIES[command.entity]
+        values = {k: v for k, v in command.payload.items() if k != HEADER}
+        return RecordChange(
+            kind=kind,
+            aggregate_type=mapping.aggregate_type,
+            provider=PROVIDER,
+            entity=command.entity,
+            external_id=command.record_id or "",
+            source_event_id=command.source_event_id,
+            position=ChangePosition(
+                commit_timestamp=header["commitTimestamp"],
+                transaction_key=str(header.get("transactionKey") or ""),
+                sequence_number=int(header.get("sequenceNumber") or 0),
+            ),
+            occurred_at=datetime.fromtimestamp(header["commitTimestamp"] / 1000, tz=UTC),
+            fields=_changed_fields(kind, header, values, command.entity),
+            change_origin=str(header.get("changeOrigin") or ""),
+            correlation_id=command.correlation_id,
+        )
+
+    def map_record(self, entity: str, record: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        """Domain fields of a record read back from the Salesforce REST API."""
+        if record is None:
+            return None
+        return ENTITIES[entity].map_values({k: v for k, v in record.items() if k != "attributes"})
+
+
+def _changed_fields(
+    kind: ChangeKind, header: Mapping[str, Any], values: Mapping[str, Any], entity: str
+) -> dict[str, Any]:
+    mapping = ENTITIES[entity]
+    if kind in (ChangeKind.CREATE, ChangeKind.UNDELETE):
+        return {k: v for k, v in mapping.map_values(values).items() if v is not None}
+    if kind is not ChangeKind.UPDATE:
+        return {}
+    changed = header.get("changedFields") or list(values)
+    nulled = header.get("nulledFields") or []
+    return {**mapping.map_paths(changed, values), **mapping.nulls(nulled)}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # JSON `true` is no number
+
+
+def _problem(stage: str, field: str, message: str) -> ValidationProblem:
+    return ValidationProblem(stage=stage, field=field, message=message)

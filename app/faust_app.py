@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import faust
 
+from app.kafka_transport import CRMEventsApp
 from app.settings import Settings
 
 PROVIDERS = ("salesforce",)
@@ -20,7 +21,7 @@ class Topics:
 
 def create_app(settings: Settings) -> faust.App:
     session, rebalance, heartbeat = settings.consumer_timeouts()
-    return faust.App(
+    app = CRMEventsApp(
         settings.app_id,
         broker=settings.broker_url,
         store="memory://",
@@ -44,6 +45,8 @@ def create_app(settings: Settings) -> faust.App:
         stream_buffer_maxsize=8192,
         producer_linger=0.002,
     )
+    app.fetch_max_wait_ms = settings.kafka_fetch_max_wait_ms
+    return app
 
 
 def declare_topics(app: faust.App, settings: Settings) -> Topics:

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     kafka_session_timeout_s: float | None = Field(
         None, gt=0, description="Consumer session timeout; unset = 6 embedded, 30 on real Kafka"
     )
+    kafka_fetch_max_wait_ms: int = Field(
+        50, ge=1, le=30_000, description="Longest a fetch waits for data (latency per hop)"
+    )
     kafka_rebalance_timeout_s: float | None = Field(None, gt=0)
     kafka_heartbeat_interval_s: float | None = Field(None, gt=0)
 

@@ -1,0 +1,68 @@
+"""Real infrastructure for tests: Kafka and PostgreSQL from the environment, from testcontainers
+when a Docker engine is reachable, or the embedded ones otherwise."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from app.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
+
+
+def docker_available() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=2).ping()
+        return True
+    except Exception:
+        return False
+
+
+@contextlib.contextmanager
+def kafka_broker() -> Iterator[str]:
+    if os.environ.get("KAFKA_BROKER_URL"):
+        yield os.environ["KAFKA_BROKER_URL"]
+    elif docker_available():
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer().with_kraft() as kafka:
+            yield f"kafka://{kafka.get_bootstrap_server()}"
+    else:
+        broker = EmbeddedBroker(free_port(), Path(tempfile.mkdtemp()) / "broker.log").start()
+        try:
+            yield broker.url
+        finally:
+            broker.stop()
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator[tuple[str, EmbeddedPostgres | None]]:
+    """The server DSN, and the embedded server when it is ours (fault tests restart it)."""
+    if os.environ.get("DATABASE_URL"):
+        yield os.environ["DATABASE_URL"], None
+    elif docker_available():
+        from testcontainers.postgres import PostgresContainer
+
+        with PostgresContainer("postgres:17", driver=None) as postgres:
+            yield postgres.get_connection_url(), None
+    else:
+        server = EmbeddedPostgres(Path(tempfile.mkdtemp()) / "pg", free_port()).start()
+        try:
+            yield server.dsn, server
+        finally:
+            server.stop("immediate")
+
+
+def database_dsn(server_dsn: str, name: str) -> str:
+    """The DSN of database `name` on the same server."""
+    base, _, _ = server_dsn.rpartition("/")
+    return f"{base}/{name}"
+
+
+def unique_name(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"

@@ -65,10 +65,8 @@ def run_worker(settings: Settings) -> None:
 
     app, runtime = build_service(settings)
     worker = faust.Worker(app, runtime, loglevel=settings.log_level.upper())
-    try:
+    with contextlib.suppress(SystemExit):  # the worker exits; embedded services stop after
         worker.execute_from_commandline()
-    except SystemExit:
-        pass
 
 
 def command_run(args: argparse.Namespace) -> None:

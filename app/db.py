@@ -1,4 +1,5 @@
-"""PostgreSQL connections: one pool per process, JSON and UUID codecs, retries on transient errors."""
+"""PostgreSQL connections: one pool per process, JSON and UUID codecs, retries on transient
+errors."""
 
 from __future__ import annotations
 

@@ -227,7 +227,9 @@ class PostgresEventStore:
 
     # -- outbox ------------------------------------------------------------------------------
 
-    async def unpublished(self, *, older_than_s: float = 0.0, limit: int = 1000) -> list[StoredEvent]:
+    async def unpublished(
+        self, *, older_than_s: float = 0.0, limit: int = 1000
+    ) -> list[StoredEvent]:
         rows = await with_retries(lambda: self.pool.fetch(
             f"SELECT e.{EVENT_COLUMNS.replace(', ', ', e.')} FROM outbox o "
             "JOIN events e USING (position) "

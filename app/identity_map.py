@@ -43,7 +43,8 @@ class PostgresIdentityMap:
             )
             rows = await connection.fetch(
                 "SELECT i.provider, i.entity, i.external_id, i.aggregate_id FROM identities i "
-                "JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(provider, entity, external_id) "
+                "JOIN unnest($1::text[], $2::text[], $3::text[]) "
+                "AS k(provider, entity, external_id) "
                 "USING (provider, entity, external_id)",
                 *columns,
             )

@@ -37,8 +37,9 @@ class Runtime(Service):
 
     async def on_start(self) -> None:
         s = self.settings
-        self.pool = await create_pool(s.postgres_dsn, min_size=s.db_pool_min,
-                                      max_size=s.db_pool_max, command_timeout=s.db_command_timeout_s)
+        self.pool = await create_pool(
+            s.postgres_dsn, min_size=s.db_pool_min, max_size=s.db_pool_max,
+            command_timeout=s.db_command_timeout_s)
         async with self.pool.acquire() as connection:
             version = await migrate(connection)
         log.info("PostgreSQL ready, schema version %d", version)

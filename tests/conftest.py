@@ -1,13 +1,15 @@
-"""Session-wide real infrastructure, and a fresh database per test that needs one."""
+"""Session-wide real infrastructure, and fresh databases and service processes for tests."""
 
 from __future__ import annotations
 
+import contextlib
+
 import asyncpg
 import pytest
-from infrastructure import database_dsn, kafka_broker, postgres_server, unique_name
 
 from app.db import create_pool
 from app.migrate import migrate
+from infrastructure import database_dsn, kafka_broker, postgres_server, unique_name
 
 
 @pytest.fixture(scope="session")
@@ -23,10 +25,9 @@ def postgres():
         yield server
 
 
-@pytest.fixture
-async def fresh_database(postgres):
+@contextlib.asynccontextmanager
+async def new_database(server_dsn: str):
     """A new, migrated database on the shared server; dropped afterwards."""
-    server_dsn, _ = postgres
     name = unique_name("test")
     admin = await asyncpg.connect(server_dsn)
     await admin.execute(f'CREATE DATABASE "{name}"')
@@ -34,9 +35,23 @@ async def fresh_database(postgres):
     connection = await asyncpg.connect(dsn)
     await migrate(connection)
     await connection.close()
-    yield dsn
-    await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    await admin.close()
+    try:
+        yield dsn
+    finally:
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture
+async def fresh_database(postgres):
+    async with new_database(postgres[0]) as dsn:
+        yield dsn
+
+
+@pytest.fixture(scope="module")
+async def module_database(postgres):
+    async with new_database(postgres[0]) as dsn:
+        yield dsn
 
 
 @pytest.fixture
@@ -52,5 +67,15 @@ def service(broker_url, fresh_database):
     from service_process import ServiceProcess
 
     process = ServiceProcess(broker_url, fresh_database).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def module_service(broker_url, module_database):
+    """One service process shared by a module's tests (use distinct record ids per test)."""
+    from service_process import ServiceProcess
+
+    process = ServiceProcess(broker_url, module_database).start()
     yield process
     process.stop()

@@ -36,6 +36,10 @@ class ChangePosition:
     sequence_number: int = 0
 
     def is_after(self, other: ChangePosition | None) -> bool:
+        """Pairwise only: two transactions of the same millisecond are each after the other.
+
+        Whether a change was already applied is `LatestCommit.covers`, which remembers them all.
+        """
         if other is None:
             return True
         if self.commit_timestamp != other.commit_timestamp:
@@ -44,6 +48,39 @@ class ChangePosition:
             # Two transactions committed in the same millisecond: both are real changes.
             return True
         return self.sequence_number > other.sequence_number
+
+
+@dataclass(frozen=True)
+class LatestCommit:
+    """The transactions applied at a record's latest commit time, with their sequence numbers.
+
+    Salesforce stamps commits to the millisecond, so several transactions can share one. Keeping
+    every one of them (not only the last) is what recognises a redelivery of an earlier one.
+    """
+
+    commit_timestamp: int
+    # transaction key -> the highest sequence number applied in that transaction
+    sequences: Mapping[str, int]
+
+    @classmethod
+    def of(cls, position: ChangePosition) -> LatestCommit:
+        return cls(position.commit_timestamp, {position.transaction_key: position.sequence_number})
+
+    def covers(self, position: ChangePosition) -> bool:
+        """Already applied, or older than what was applied: the change must not apply again."""
+        if position.commit_timestamp != self.commit_timestamp:
+            return position.commit_timestamp < self.commit_timestamp
+        applied = self.sequences.get(position.transaction_key)
+        return applied is not None and position.sequence_number <= applied
+
+    def including(self, position: ChangePosition) -> LatestCommit:
+        if position.commit_timestamp < self.commit_timestamp:
+            return self
+        if position.commit_timestamp > self.commit_timestamp:
+            return LatestCommit.of(position)
+        key, sequence = position.transaction_key, position.sequence_number
+        highest = max(sequence, self.sequences.get(key, sequence))
+        return LatestCommit(self.commit_timestamp, {**self.sequences, key: highest})
 
 
 @dataclass(frozen=True)

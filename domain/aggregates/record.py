@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from domain.changes import ChangePosition, RecordChange
+from domain.changes import ChangePosition, LatestCommit, RecordChange
 from domain.errors import SequenceViolation
 from domain.events import (
     Created,
@@ -45,13 +45,15 @@ class CRMRecordAggregate:
         self.fields: dict[str, Any] = {}
         self.external_ids: dict[str, str] = {}
         self.last_position: ChangePosition | None = None
+        self.latest_commit: LatestCommit | None = None
         self.updated_at: str | None = None
 
     # -- queries -----------------------------------------------------------------------------
 
     def has_seen(self, change: RecordChange) -> bool:
-        """A change at or before the last applied one is a duplicate or arrived too late."""
-        return not change.position.is_after(self.last_position)
+        """A change already applied, or older than the latest applied commit, is a duplicate or
+        arrived too late."""
+        return self.latest_commit is not None and self.latest_commit.covers(change.position)
 
     def state_with(self, fields: Mapping[str, Any]) -> dict[str, Any]:
         return {**self.fields, **fields}
@@ -128,8 +130,14 @@ class CRMRecordAggregate:
             self.fields.update(event.data)
         metadata = event.metadata
         self.external_ids[metadata.provider] = metadata.external_id
-        if metadata.position.is_after(self.last_position):
-            self.last_position = metadata.position
+        position = metadata.position
+        if position.is_after(self.last_position):
+            self.last_position = position
+        self.latest_commit = (
+            LatestCommit.of(position)
+            if self.latest_commit is None
+            else self.latest_commit.including(position)
+        )
         self.version = event.version
         self.updated_at = event.occurred_at.isoformat()
 
@@ -143,6 +151,7 @@ class CRMRecordAggregate:
             "fields": self.fields,
             "external_ids": self.external_ids,
             "last_position": None if position is None else list(position.__dict__.values()),
+            "latest_commit": _latest_commit_state(self.latest_commit),
             "updated_at": self.updated_at,
         }
 
@@ -156,6 +165,9 @@ class CRMRecordAggregate:
         aggregate.external_ids = dict(snapshot["external_ids"])
         position = snapshot["last_position"]
         aggregate.last_position = None if position is None else ChangePosition(*position)
+        aggregate.latest_commit = _latest_commit_from_state(
+            snapshot.get("latest_commit"), aggregate.last_position
+        )
         aggregate.updated_at = snapshot["updated_at"]
         return aggregate
 
@@ -176,6 +188,21 @@ class CRMRecordAggregate:
             data=data,
             metadata=EventMetadata.for_change(change, broadcast=broadcast),
         )
+
+
+def _latest_commit_state(latest: LatestCommit | None) -> dict[str, Any] | None:
+    if latest is None:
+        return None
+    return {"commit_timestamp": latest.commit_timestamp, "sequences": dict(latest.sequences)}
+
+
+def _latest_commit_from_state(
+    state: Mapping[str, Any] | None, last_position: ChangePosition | None
+) -> LatestCommit | None:
+    if state is not None:
+        return LatestCommit(state["commit_timestamp"], dict(state["sequences"]))
+    # Snapshots taken before the latest commit was kept: its last position is all we know.
+    return None if last_position is None else LatestCommit.of(last_position)
 
 
 def replay(aggregate: CRMRecordAggregate, events: list[DomainEvent]) -> CRMRecordAggregate:

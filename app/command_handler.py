@@ -7,6 +7,8 @@ become dead letters; infrastructure faults propagate so the agent retries the wh
 from __future__ import annotations
 
 import logging
+import os
+import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -65,7 +67,8 @@ class _Work:
 class CommandHandler:
     def __init__(self, providers: Mapping[str, Provider], store: PostgresEventStore,
                  identities: PostgresIdentityMap, publisher: Publisher,
-                 dead_letters: DeadLetterSink, cache: AggregateCache, max_retries: int = 5):
+                 dead_letters: DeadLetterSink, cache: AggregateCache, max_retries: int = 5,
+                 failpoint: str | None = None):
         self.providers = providers
         self.adapters = {name: provider.adapter for name, provider in providers.items()}
         self.store = store
@@ -74,6 +77,7 @@ class CommandHandler:
         self.dead_letters = dead_letters
         self.cache = cache
         self.max_retries = max_retries
+        self.failpoint = failpoint
 
     async def handle(self, messages: Sequence[InboundMessage]) -> BatchResult:
         work, rejected = self._accept(messages)
@@ -84,15 +88,29 @@ class CommandHandler:
         return result
 
     async def publish(self, stored: Sequence[StoredEvent]) -> None:
-        """Send, then clear the outbox; what fails to send stays for the outbox relay."""
+        """Send, then clear the outbox; what fails to send stays for the outbox relay.
+
+        Events of the same aggregates left in the outbox earlier (a crash between commit and
+        publish, a broker outage) go first, so the topic keeps each aggregate's order.
+        """
         if not stored:
             return
         try:
-            await self.publisher.publish(stored)
+            sending = [*await self.store.unpublished_before(stored), *stored]
+            await self.publisher.publish(sending)
         except Exception:
             log.exception("publishing %d events failed; the outbox relay will resend", len(stored))
             return
-        await self.store.mark_published([s.position for s in stored])
+        await self.store.mark_published([s.position for s in sending])
+
+    async def relay_outbox(self, older_than_s: float) -> int:
+        """Publish committed events that a crash or a broker outage left in the outbox."""
+        relayed = 0
+        while batch := await self.store.unpublished(older_than_s=older_than_s):
+            await self.publisher.publish(batch)
+            await self.store.mark_published([stored.position for stored in batch])
+            relayed += len(batch)
+        return relayed
 
     # -- accepting: decode, split per record, validate ---------------------------------------
 
@@ -141,17 +159,20 @@ class CommandHandler:
     # -- recording: identity, load, decide, append -------------------------------------------
 
     async def _record_with_retries(self, work: list[_Work]) -> BatchResult:
-        for attempt in range(self.max_retries + 1):
+        """Reload and decide again after a conflict, at most `max_retries` times. Duplicates
+        need no limit: the next round filters out what another worker committed."""
+        conflicts = 0
+        while True:
             try:
                 return await self._record(work)
             except ConcurrencyError as conflict:
-                log.warning("%s (attempt %d), reloading", conflict, attempt + 1)
-                if attempt == self.max_retries:
+                conflicts += 1
+                if conflicts > self.max_retries:
                     raise
+                log.warning("%s (retry %d/%d), reloading", conflict, conflicts, self.max_retries)
             except DuplicateSourceEvents as duplicates:
                 log.info("%d source events already processed elsewhere, skipping",
                          len(duplicates.source_event_ids))
-        raise AssertionError("unreachable")
 
     async def _record(self, work: list[_Work]) -> BatchResult:
         result = BatchResult()
@@ -168,6 +189,7 @@ class CommandHandler:
         try:
             requests = await self._decide(work, ids, aggregates, result)
             result.stored = await self.store.append_batch(list(requests.values()))
+            crash_if_failpoint(self.failpoint, "crash_after_commit")
         except BaseException:
             self.cache.evict(set(aggregates))  # they may hold undecided or unstored events
             raise
@@ -219,6 +241,13 @@ class CommandHandler:
             raise CRMUnavailable(f"reading {item.change.entity} {item.change.external_id} from "
                                  f"{item.command.provider} failed: {error}") from error
         return provider.adapter.map_record(item.change.entity, record)
+
+
+def crash_if_failpoint(failpoint: str | None, name: str) -> None:
+    """Reliability tests only: die here as a `kill -9` would (no cleanup, nothing flushed)."""
+    if failpoint == name:
+        log.critical("failpoint %s: killing the process", name)
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class CRMUnavailable(Exception):

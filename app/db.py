@@ -21,30 +21,44 @@ TRANSIENT_SQLSTATE_PREFIXES = ("08", "40001", "40P01", "57P", "53")
 
 
 def is_transient(error: BaseException) -> bool:
-    if isinstance(error, (OSError, asyncio.TimeoutError, asyncpg.InterfaceError)):
+    """Would the same operation succeed later? Lost connections, a server restarting, a
+    serialization failure: yes. Bad SQL, a violated constraint, a bad argument: never."""
+    if isinstance(error, OSError):  # refused or reset connections, and timeouts
         return True
-    if isinstance(error, asyncpg.PostgresConnectionError):
-        return True
+    if isinstance(error, asyncpg.InterfaceError):
+        # "connection is closed" and the like; its subclasses (bad arguments, client
+        # configuration, unsupported features) are the caller's mistakes.
+        return type(error) is asyncpg.InterfaceError
+    if isinstance(error, asyncpg.exceptions.OutdatedSchemaCacheError):
+        return True  # asyncpg cleared its statement cache; the next attempt re-prepares
     sqlstate = getattr(error, "sqlstate", None) or ""
     return sqlstate.startswith(TRANSIENT_SQLSTATE_PREFIXES)
+
+
+def backoff_delay(attempt: int, *, base_delay: float = 0.05, max_delay: float = 2.0) -> float:
+    """Exponential backoff with equal jitter: between half and all of min(max, base * 2^n).
+
+    Half is kept so that the retries of one operation span a known minimum time (about 5.5 s
+    over 10 attempts): enough to outlast a server restart, however the dice fall.
+    """
+    cap = min(max_delay, base_delay * 2**attempt)
+    return cap / 2 + random.uniform(0, cap / 2)
 
 
 async def with_retries(
     operation: Callable[[], Awaitable[T]],
     *,
-    attempts: int = 8,
-    base_delay: float = 0.05,
-    max_delay: float = 2.0,
+    attempts: int = 10,
     what: str = "database operation",
 ) -> T:
-    """Run `operation`, retrying transient errors with exponential backoff and full jitter."""
+    """Run `operation`, retrying transient errors with backoff; anything else raises at once."""
     for attempt in range(1, attempts + 1):
         try:
             return await operation()
         except Exception as error:
             if attempt == attempts or not is_transient(error):
                 raise
-            delay = random.uniform(0, min(max_delay, base_delay * 2**attempt))
+            delay = backoff_delay(attempt)
             log.warning("%s failed (%s: %s), retry %d/%d in %.2fs", what,
                         type(error).__name__, error, attempt, attempts - 1, delay)
             await asyncio.sleep(delay)

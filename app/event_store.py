@@ -1,5 +1,15 @@
 """The PostgreSQL event store: append with optimistic concurrency, idempotent per source event,
 snapshots, replay, global order, and a transactional outbox for publishing.
+
+Why an outbox, and not a publisher tailing `events` by position (the "gap problem"):
+every event takes its global `position` from an identity sequence when it is *inserted*, but
+transactions *commit* in their own order. A transaction holding position 7 can commit after one
+holding position 8. A tailer that sends "everything after the last position I sent" reads 8,
+remembers 8, and never looks at 7 again once 7 commits: an event committed and never published.
+Here the append transaction also writes each new position to `outbox`. An unpublished event is a
+row that exists, whatever its position; it becomes visible exactly when its events commit, and is
+deleted only after the broker acknowledged it. There is no high-water mark to skip past it.
+`read_all` serves rebuilds (everything committed when read), not live tailing.
 """
 
 from __future__ import annotations
@@ -47,11 +57,21 @@ class AppendRequest:
     source_event_ids: list[str] = field(default_factory=list)
     snapshot: dict[str, Any] | None = None
 
+    def check_follows_expected_version(self) -> None:
+        """The events must be this aggregate's next versions, without gaps."""
+        wanted = list(range(self.expected_version + 1,
+                            self.expected_version + 1 + len(self.events)))
+        found = [e.version for e in self.events if e.aggregate_id == self.aggregate_id]
+        if found != wanted:
+            raise ValueError(f"aggregate {self.aggregate_id}: events must have versions {wanted} "
+                             f"of this aggregate, got {[e.version for e in self.events]}")
+
 
 EVENT_COLUMNS = (
     "position, event_id, aggregate_id, aggregate_type, version, event_type, occurred_at, "
     "recorded_at, data, metadata"
 )
+E_EVENT_COLUMNS = "e." + EVENT_COLUMNS.replace(", ", ", e.")
 
 INSERT_EVENTS = f"""
 WITH inserted AS (
@@ -74,9 +94,25 @@ ON CONFLICT (aggregate_id) DO UPDATE
     WHERE snapshots.version < excluded.version
 """
 
+# Events after the snapshot version the first query saw (not a re-read of `snapshots`, which a
+# concurrent writer may have moved on: its cut-off would skip events the old snapshot lacks).
+EVENTS_AFTER = f"""
+SELECT {E_EVENT_COLUMNS} FROM unnest($1::uuid[], $2::int[]) AS cut(aggregate_id, after)
+JOIN events e ON e.aggregate_id = cut.aggregate_id AND e.version > cut.after
+ORDER BY e.aggregate_id, e.version
+"""
+
+# Driven by the outbox (small: only what is in flight), never by an aggregate's whole history.
+UNPUBLISHED_BEFORE = f"""
+SELECT {E_EVENT_COLUMNS} FROM outbox o JOIN events e USING (position)
+JOIN unnest($1::uuid[], $2::bigint[]) AS new(aggregate_id, first_position)
+  ON new.aggregate_id = e.aggregate_id AND e.position < new.first_position
+ORDER BY e.position
+"""
+
 
 class PostgresEventStore:
-    def __init__(self, pool: asyncpg.Pool, *, snapshot_every: int = 100, retries: int = 8):
+    def __init__(self, pool: asyncpg.Pool, *, snapshot_every: int = 100, retries: int = 10):
         self.pool = pool
         self.snapshot_every = snapshot_every
         self.retries = retries
@@ -96,27 +132,57 @@ class PostgresEventStore:
         return await self.append_batch([request])
 
     async def append_batch(self, requests: Sequence[AppendRequest]) -> list[StoredEvent]:
-        """Store every request in one transaction, or none of them."""
-        return await with_retries(lambda: self._append_once(requests), attempts=self.retries,
-                                   what="appending events")
+        """Store every request in one transaction, or none of them.
 
-    async def _append_once(self, requests: Sequence[AppendRequest]) -> list[StoredEvent]:
+        Raises ConcurrencyError when an aggregate is not at its expected version, and
+        DuplicateSourceEvents when a source event was already processed. Transient errors are
+        retried; when the connection broke during COMMIT, the retry first looks whether the
+        events are already stored, so an append that did commit is not reported as a conflict.
+        """
+        for request in requests:
+            request.check_follows_expected_version()
         events = [event for request in requests for event in request.events]
+        attempts = 0
+
+        async def attempt() -> list[StoredEvent]:
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1 and events and (stored := await self._already_stored(events)):
+                return stored
+            return await self._append_once(requests, events)
+
+        return await with_retries(attempt, attempts=self.retries, what="appending events")
+
+    async def _append_once(
+        self, requests: Sequence[AppendRequest], events: list[DomainEvent]
+    ) -> list[StoredEvent]:
         async with self.pool.acquire() as connection, connection.transaction():
             await self._claim_source_events(connection, requests)
             await self._check_versions(connection, requests)
             try:
                 rows = await connection.fetch(INSERT_EVENTS, *_event_columns(events))
             except asyncpg.UniqueViolationError:
+                # A concurrent writer committed the same versions after our check.
                 await self._raise_conflict(requests)
                 raise
             await self._save_snapshots(connection, requests)
         stored = {row["event_id"]: (row["position"], row["recorded_at"]) for row in rows}
         return [StoredEvent(event, *stored[event.event_id]) for event in events]
 
+    async def _already_stored(self, events: list[DomainEvent]) -> list[StoredEvent] | None:
+        rows = await self.pool.fetch(
+            "SELECT event_id, position, recorded_at FROM events WHERE event_id = ANY($1::uuid[])",
+            [e.event_id for e in events])
+        stored = {row["event_id"]: (row["position"], row["recorded_at"]) for row in rows}
+        if len(stored) < len(events):
+            return None
+        return [StoredEvent(event, *stored[event.event_id]) for event in events]
+
     async def _claim_source_events(
         self, connection: asyncpg.Connection, requests: Sequence[AppendRequest]
     ) -> None:
+        """Decided in the append transaction: a concurrent claim of the same source event
+        waits for ours to commit or roll back, then finds it taken or free."""
         pairs = [(sid, r.aggregate_id) for r in requests for sid in r.source_event_ids]
         if not pairs:
             return
@@ -187,21 +253,16 @@ class PostgresEventStore:
             snapshots = await connection.fetch(
                 "SELECT aggregate_id, state FROM snapshots WHERE aggregate_id = ANY($1::uuid[])",
                 ids)
-            rows = await connection.fetch(
-                f"SELECT e.{EVENT_COLUMNS.replace(', ', ', e.')} "
-                "FROM unnest($1::uuid[]) AS ids(id) "
-                "LEFT JOIN snapshots s ON s.aggregate_id = ids.id "
-                "JOIN events e ON e.aggregate_id = ids.id AND e.version > coalesce(s.version, 0) "
-                "ORDER BY e.aggregate_id, e.version", ids)
-        aggregates = {
-            row["aggregate_id"]: AGGREGATE_TYPES[types_by_id[row["aggregate_id"]]]
-            .from_snapshot(row["state"])
-            for row in snapshots
-        }
-        for aggregate_id, aggregate_type in types_by_id.items():
-            aggregates.setdefault(aggregate_id, AGGREGATE_TYPES[aggregate_type](aggregate_id))
+            aggregates = {
+                row["aggregate_id"]: AGGREGATE_TYPES[types_by_id[row["aggregate_id"]]]
+                .from_snapshot(row["state"])
+                for row in snapshots
+            }
+            for aggregate_id, aggregate_type in types_by_id.items():
+                aggregates.setdefault(aggregate_id, AGGREGATE_TYPES[aggregate_type](aggregate_id))
+            rows = await connection.fetch(EVENTS_AFTER, ids, [aggregates[i].version for i in ids])
         for row in rows:
-            aggregates[row["aggregate_id"]].apply(_event(row))
+            aggregates[row["aggregate_id"]].apply(event_from_dict(row))
         return aggregates
 
     async def events_of(self, aggregate_id: str) -> list[StoredEvent]:
@@ -213,7 +274,7 @@ class PostgresEventStore:
     async def read_all(
         self, from_position: int = 0, *, page_size: int = 5000
     ) -> AsyncIterator[StoredEvent]:
-        """Every event in global order, from a position on (for rebuilds)."""
+        """Every event after `from_position`, in global order, a page at a time (rebuilds)."""
         position = from_position
         while True:
             rows = await with_retries(lambda p=position: self.pool.fetch(
@@ -230,11 +291,24 @@ class PostgresEventStore:
     async def unpublished(
         self, *, older_than_s: float = 0.0, limit: int = 1000
     ) -> list[StoredEvent]:
+        """Committed events not yet confirmed on the topic, oldest first."""
         rows = await with_retries(lambda: self.pool.fetch(
-            f"SELECT e.{EVENT_COLUMNS.replace(', ', ', e.')} FROM outbox o "
-            "JOIN events e USING (position) "
+            f"SELECT {E_EVENT_COLUMNS} FROM outbox o JOIN events e USING (position) "
             "WHERE o.created_at <= clock_timestamp() - make_interval(secs => $1) "
             "ORDER BY o.position LIMIT $2", older_than_s, limit), attempts=self.retries)
+        return [_stored(row) for row in rows]
+
+    async def unpublished_before(self, stored: Sequence[StoredEvent]) -> list[StoredEvent]:
+        """Events of the same aggregates still in the outbox from earlier (a crash, a broker
+        outage): they must reach the topic before these, to keep per-aggregate order."""
+        first: dict[str, int] = {}
+        for s in stored:
+            first[s.event.aggregate_id] = min(s.position, first.get(s.event.aggregate_id,
+                                                                    s.position))
+        if not first:
+            return []
+        rows = await with_retries(lambda: self.pool.fetch(
+            UNPUBLISHED_BEFORE, list(first), list(first.values())), attempts=self.retries)
         return [_stored(row) for row in rows]
 
     async def mark_published(self, positions: Sequence[int]) -> None:
@@ -245,10 +319,11 @@ class PostgresEventStore:
 
 
 async def _current_versions(connection: asyncpg.Connection, ids: list[str]) -> dict[str, int]:
+    """Each aggregate's last version: one backward index step each, whatever its history."""
     rows = await connection.fetch(
-        "SELECT aggregate_id, max(version) FROM events WHERE aggregate_id = ANY($1::uuid[]) "
-        "GROUP BY aggregate_id", ids)
-    return {row[0]: row[1] for row in rows}
+        "SELECT ids.id, (SELECT version FROM events WHERE aggregate_id = ids.id "
+        "ORDER BY version DESC LIMIT 1) FROM unnest($1::uuid[]) AS ids(id)", ids)
+    return {row[0]: row[1] or 0 for row in rows}
 
 
 def _event_columns(events: Sequence[DomainEvent]) -> tuple[list, ...]:
@@ -260,9 +335,5 @@ def _event_columns(events: Sequence[DomainEvent]) -> tuple[list, ...]:
     )
 
 
-def _event(row: asyncpg.Record) -> DomainEvent:
-    return event_from_dict(row)
-
-
 def _stored(row: asyncpg.Record) -> StoredEvent:
-    return StoredEvent(_event(row), row["position"], row["recorded_at"])
+    return StoredEvent(event_from_dict(row), row["position"], row["recorded_at"])

@@ -52,6 +52,7 @@ class Runtime(Service):
             dead_letters=DeadLetterTopic(self.topics.dead_letter),
             cache=AggregateCache(s.aggregate_cache_size),
             max_retries=s.command_max_retries,
+            failpoint=s.failpoint,
         )
 
     async def on_stop(self) -> None:
@@ -73,12 +74,8 @@ class Runtime(Service):
 
     async def relay_outbox(self, older_than_s: float) -> int:
         """Publish committed events a crash (or a broker outage) left unpublished."""
-        assert self.store is not None and self.handler is not None
-        relayed = 0
-        while batch := await self.store.unpublished(older_than_s=older_than_s):
-            await self.handler.publisher.publish(batch)
-            await self.store.mark_published([stored.position for stored in batch])
-            relayed += len(batch)
+        assert self.handler is not None
+        relayed = await self.handler.relay_outbox(older_than_s)
         if relayed:
             log.info("outbox relay published %d committed events", relayed)
         return relayed

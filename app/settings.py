@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     outbox_relay_interval_s: float = Field(5.0, gt=0)
     outbox_stale_after_s: float = Field(10.0, ge=0)
     aggregate_cache_size: int = Field(10_000, ge=0)
+    failpoint: str | None = Field(
+        None, pattern="^crash_after_commit$",
+        description="Reliability tests only: crash_after_commit kills the process (SIGKILL) "
+                    "right after events are committed, before they are published",
+    )
 
     salesforce_instance_url: str | None = None
     salesforce_session_id: SecretStr | None = None

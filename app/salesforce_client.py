@@ -1,8 +1,9 @@
 """The CRM port for Salesforce, through simple-salesforce.
 
 simple-salesforce is synchronous: every call runs in a worker thread so the event loop never
-blocks. Server errors and dropped connections are retried with backoff; a 404 means the record
-no longer exists.
+blocks. Server errors, timeouts and dropped connections are retried with backoff; a 404 means the
+record no longer exists. TLS trust follows requests' rules (REQUESTS_CA_BUNDLE, which overrides
+any per-session setting).
 """
 
 from __future__ import annotations
@@ -13,15 +14,11 @@ import random
 import threading
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from simple_salesforce import Salesforce
-from simple_salesforce.exceptions import (
-    SalesforceError,
-    SalesforceExpiredSession,
-    SalesforceGeneralError,
-    SalesforceResourceNotFound,
-)
+from simple_salesforce.exceptions import SalesforceGeneralError, SalesforceResourceNotFound
 
 from app.settings import Settings
 
@@ -45,6 +42,8 @@ class TimeoutSession(requests.Session):
 
 
 def is_retryable(error: Exception) -> bool:
+    if isinstance(error, requests.exceptions.SSLError):
+        return False  # an untrusted certificate stays untrusted
     if isinstance(error, (requests.ConnectionError, requests.Timeout)):
         return True
     return isinstance(error, SalesforceGeneralError) and error.status >= 500
@@ -77,15 +76,11 @@ class SalesforceRecordReader:
         raise AssertionError("unreachable")
 
     def _fetch(self, entity: str, external_id: str) -> Mapping[str, Any] | None:
+        # The id comes from the event: quoted, it cannot reach another path of the API.
         try:
-            return getattr(self._salesforce(), entity).get(external_id)
+            return getattr(self._salesforce(), entity).get(quote(external_id, safe=""))
         except SalesforceResourceNotFound:
             return None
-        except SalesforceExpiredSession:
-            self._client = None  # log in again on the next attempt
-            raise
-        except SalesforceError:
-            raise
 
     def _salesforce(self) -> Salesforce:
         with self._lock:

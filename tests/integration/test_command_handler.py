@@ -1,0 +1,195 @@
+"""The command handler with the real PostgreSQL event store and identity map, and in-memory
+stand-ins for the Kafka sides (publisher, dead letters)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+from event_store_support import (
+    account_message,
+    history,
+    new_id,
+    snapshot_row_locked,
+    wait_for_lock_waiters,
+)
+
+from app.aggregate_cache import AggregateCache
+from app.command_handler import CommandHandler, Provider
+from app.event_store import AppendRequest, PostgresEventStore
+from app.identity_map import PostgresIdentityMap
+from domain.aggregates import ClientAggregate, replay
+from domain.errors import ConcurrencyError
+from domain.providers import salesforce
+
+
+class RecordingPublisher:
+    def __init__(self):
+        self.published = []
+
+    async def publish(self, events):
+        self.published += events
+
+    def versions(self):
+        return [stored.event.version for stored in self.published]
+
+
+class RecordingDeadLetters:
+    def __init__(self):
+        self.letters = []
+
+    async def send(self, dead_letters):
+        self.letters += dead_letters
+
+
+def make_handler(pool, *, max_retries=5, snapshot_every=100) -> CommandHandler:
+    provider = Provider(salesforce.SalesforceAdapter(), salesforce.commands_from_envelope)
+    return CommandHandler(
+        providers={"salesforce": provider},
+        store=PostgresEventStore(pool, snapshot_every=snapshot_every),
+        identities=PostgresIdentityMap(pool),
+        publisher=RecordingPublisher(),
+        dead_letters=RecordingDeadLetters(),
+        cache=AggregateCache(100),
+        max_retries=max_retries,
+    )
+
+
+async def events_of_record(handler, record_id="001Hs00003FqYbKIAV"):
+    ids = await handler.identities.aggregate_ids([("salesforce", "Account", record_id)])
+    return await handler.store.events_of(ids[("salesforce", "Account", record_id)])
+
+
+async def outbox_size(pool) -> int:
+    return await pool.fetchval("SELECT count(*) FROM outbox")
+
+
+async def test_changes_are_stored_published_in_order_and_cleared_from_the_outbox(pool):
+    handler = make_handler(pool)
+
+    result = await handler.handle([account_message("create", 1, correlation_id="corr-7"),
+                                   account_message("update", 2, correlation_id="corr-7")])
+
+    stored = await events_of_record(handler)
+    assert [s.event.event_type for s in stored] == ["Created", "Updated"]
+    assert handler.publisher.versions() == [1, 2]
+    assert [s.position for s in result.stored] == [s.position for s in stored]
+    assert {s.event.metadata.correlation_id for s in stored} == {"corr-7"}
+    assert await outbox_size(pool) == 0 and handler.dead_letters.letters == []
+
+
+async def test_a_redelivered_message_changes_nothing(pool):
+    handler = make_handler(pool)
+    await handler.handle([account_message("create", 1), account_message("update", 2)])
+
+    again = await handler.handle([account_message("update", 2)])
+
+    assert again.duplicates == 1 and again.stored == []
+    assert len(await events_of_record(handler)) == 2
+    assert handler.publisher.versions() == [1, 2]
+
+
+async def test_a_stale_cached_aggregate_is_reloaded_and_the_change_retried(pool, caplog):
+    first, second = make_handler(pool), make_handler(pool)
+    await first.handle([account_message("create", 1)])  # `first` caches version 1
+    await second.handle([account_message("update", 2)])  # version 2, unknown to `first`
+
+    with caplog.at_level(logging.WARNING, logger="app.command_handler"):
+        result = await first.handle([account_message("update", 3)])
+
+    assert [s.event.version for s in result.stored] == [3]
+    assert "expected version 1, actual version 2" in caplog.text
+    stored = await events_of_record(first)
+    assert [s.event.data.get("industry") for s in stored[1:]] == ["Industry 2", "Industry 3"]
+
+
+async def test_a_conflict_beyond_the_retry_limit_is_raised_and_stores_nothing(pool):
+    first, second = make_handler(pool, max_retries=0), make_handler(pool)
+    await first.handle([account_message("create", 1)])
+    await second.handle([account_message("update", 2)])
+
+    with pytest.raises(ConcurrencyError):
+        await first.handle([account_message("update", 3)])
+
+    assert len(await events_of_record(first)) == 2
+    assert first.cache.get((await events_of_record(first))[0].event.aggregate_id) is None
+
+
+async def test_two_handlers_racing_on_one_record_keep_a_gapless_history(pool):
+    first, second = make_handler(pool), make_handler(pool)
+    await first.handle([account_message("create", 1)])
+
+    for n in range(2, 22, 2):
+        await asyncio.gather(first.handle([account_message("update", n)]),
+                             second.handle([account_message("update", n + 1)]))
+
+    stored = await events_of_record(first)
+    versions = [s.event.version for s in stored]
+    sources = [s.event.metadata.source_event_id for s in stored]
+    assert versions == list(range(1, len(stored) + 1))
+    assert len(sources) == len(set(sources))
+    assert await pool.fetchval("SELECT count(*) FROM processed_source_events") == 21
+    published = first.publisher.published + second.publisher.published
+    assert sorted(s.position for s in published) == [s.position for s in stored]
+
+
+async def test_events_left_in_the_outbox_are_published_before_the_aggregates_new_ones(pool):
+    handler = make_handler(pool)
+    await handler.handle([account_message("create", 1)])
+    aggregate_id = (await events_of_record(handler))[0].event.aggregate_id
+    # Committed but never published: what a crash between commit and publish leaves.
+    await handler.store.append(aggregate_id, history(aggregate_id, 1, first_version=2), 1)
+    handler.cache.clear()
+
+    await handler.handle([account_message("update", 3)])
+
+    assert handler.publisher.versions() == [1, 2, 3]
+    assert await outbox_size(pool) == 0
+
+
+async def test_an_event_committed_late_with_a_smaller_position_is_still_relayed(
+        pool, fresh_database):
+    handler = make_handler(pool)
+    early, late = new_id(), new_id()
+    aggregate = replay(ClientAggregate(early), history(early, 1))
+    await handler.store.append_batch([AppendRequest(early, "client", 0, history(early, 1),
+                                                    snapshot=aggregate.snapshot())])
+    await handler.relay_outbox(older_than_s=0)
+
+    async with snapshot_row_locked(fresh_database, early):
+        replay(aggregate, history(early, 1, first_version=2))
+        # Takes its position, then waits on the locked snapshot row, uncommitted.
+        slow = asyncio.create_task(handler.store.append_batch([AppendRequest(
+            early, "client", 1, history(early, 1, first_version=2),
+            snapshot=aggregate.snapshot())]))
+        await wait_for_lock_waiters(pool, 1)
+        [fast] = await handler.store.append(late, history(late, 1), 0)
+        relayed_while_open = await handler.relay_outbox(older_than_s=0)
+    [slow_event] = await slow
+
+    assert slow_event.position < fast.position  # committed last, numbered first
+    assert relayed_while_open == 1
+    # A tailer that remembered the highest position it saw would now skip the slow event:
+    assert [s async for s in handler.store.read_all(fast.position)] == []
+    assert await handler.relay_outbox(older_than_s=0) == 1
+    assert [s.event.event_id for s in handler.publisher.published[-2:]] == [
+        fast.event.event_id, slow_event.event.event_id]
+    assert await outbox_size(pool) == 0
+
+
+async def test_the_handler_snapshots_every_n_events_and_loads_the_same_aggregate(pool):
+    handler = make_handler(pool, snapshot_every=3)
+    await handler.handle([account_message("create", 1)])
+    for n in range(2, 9):
+        await handler.handle([account_message("update", n)])
+
+    stored = await events_of_record(handler)
+    aggregate_id = stored[0].event.aggregate_id
+    snapshot_version = await pool.fetchval(
+        "SELECT version FROM snapshots WHERE aggregate_id = $1", aggregate_id)
+    loaded = await handler.store.load("client", aggregate_id)
+    full = replay(ClientAggregate(aggregate_id), [s.event for s in stored])
+
+    assert len(stored) == 8 and snapshot_version == 6
+    assert loaded.snapshot() == full.snapshot()

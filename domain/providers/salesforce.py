@@ -6,6 +6,7 @@ Accepts both routes: Event Relay (`detail.payload.ChangeEventHeader`) and AppFlo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +30,9 @@ CHANGE_KINDS = {
     "GAP_UNDELETE": ChangeKind.GAP,
     "GAP_OVERFLOW": ChangeKind.RESYNC,
 }
+
+# The REST API writes datetimes as `2026-11-20T10:15:29.000+0000`, change events as `...Z`.
+REST_DATETIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)\+0000$")
 
 
 def change_payload(envelope: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -125,10 +129,12 @@ class SalesforceAdapter:
         )
 
     def map_record(self, entity: str, record: Mapping[str, Any] | None) -> dict[str, Any] | None:
-        """Domain fields of a record read back from the Salesforce REST API."""
+        """Domain fields of a record read back from the Salesforce REST API, with values in the
+        form change events give them (so an unchanged datetime is not taken for a change)."""
         if record is None:
             return None
-        return ENTITIES[entity].map_values({k: v for k, v in record.items() if k != "attributes"})
+        mapped = ENTITIES[entity].map_values({k: v for k, v in record.items() if k != "attributes"})
+        return {name: _as_change_event_value(value) for name, value in mapped.items()}
 
 
 def _changed_fields(
@@ -142,6 +148,11 @@ def _changed_fields(
     changed = header.get("changedFields") or list(values)
     nulled = header.get("nulledFields") or []
     return {**mapping.map_paths(changed, values), **mapping.nulls(nulled)}
+
+
+def _as_change_event_value(value: Any) -> Any:
+    match = REST_DATETIME.match(value) if isinstance(value, str) else None
+    return f"{match[1]}Z" if match else value
 
 
 def _is_int(value: Any) -> bool:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from domain_support import ADAPTER
+from domain_support import ADAPTER, sample_change
 
+from domain.aggregates import ClientAggregate
 from domain.providers.field_mapping import snake_case
+from domain.services import record_change
 
 ACCOUNT_ID = "001Hs00003FqYbKIAV"
 
@@ -64,3 +66,32 @@ def test_each_entity_maps_to_its_aggregate_type(entity, aggregate_type):
 )
 def test_snake_case_drops_custom_suffix_and_splits_words(name, expected):
     assert snake_case(name) == expected
+
+
+def test_map_record_writes_rest_datetimes_as_change_events_do():
+    record = {
+        "Name": "Acme Corporation",
+        "CreatedDate": "2026-11-20T10:15:29.000+0000",
+        "LastModifiedDate": "2026-11-23T14:00:00+0000",
+        "Description": "opened 2026-11-20T10:15:29.000+0000",
+    }
+    assert ADAPTER.map_record("Account", record) == {
+        "name": "Acme Corporation",
+        "created_at": "2026-11-20T10:15:29.000Z",
+        "last_modified_at": "2026-11-23T14:00:00Z",
+        "description": "opened 2026-11-20T10:15:29.000+0000",
+    }
+
+
+def test_a_gap_re_read_of_an_unchanged_record_changes_nothing():
+    aggregate = ClientAggregate("agg-1")
+    record_change(aggregate, sample_change("account_create"))
+    rest_copy = {
+        "attributes": {"type": "Account"},
+        "Name": "Acme Corporation",
+        "Status__c": "Active",
+        "CreatedDate": "2026-11-20T10:15:29.000+0000",
+        "LastModifiedDate": "2026-11-20T10:15:29.000+0000",
+    }
+    current = ADAPTER.map_record("Account", rest_copy)
+    assert record_change(aggregate, sample_change("account_gap_update"), current) == []

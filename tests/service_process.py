@@ -65,6 +65,17 @@ class ServiceProcess:
         self.wait_healthy(timeout)
         return self
 
+    def restart(self, timeout: float = 90.0, **settings: str | None) -> ServiceProcess:
+        """Start again on the same database, topics and consumer group, with some settings
+        changed (None removes one)."""
+        self.stop()
+        for name, value in settings.items():
+            if value is None:
+                self.env.pop(name, None)
+            else:
+                self.env[name] = value
+        return self.start(timeout)
+
     def wait_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

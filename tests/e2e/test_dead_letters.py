@@ -1,0 +1,164 @@
+"""What the service cannot record lands on the dead-letter topic, with its stage, its reasons and
+the original bytes, and the inbound partition keeps moving past it."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import copy
+import uuid
+from collections.abc import Callable
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer
+from fake_salesforce import FakeSalesforce
+from service_process import ServiceProcess, load_sample, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def salesforce():
+    with FakeSalesforce(api_version="64.0", session_id="x") as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def service(broker_url, module_database, salesforce):
+    process = ServiceProcess(
+        broker_url, module_database,
+        SALESFORCE_INSTANCE_URL=salesforce.url, SALESFORCE_SESSION_ID="x",
+        SALESFORCE_API_VERSION="64.0", REQUESTS_CA_BUNDLE=salesforce.ca_file,
+        SALESFORCE_TIMEOUT_S="2", SALESFORCE_MAX_RETRIES="1",
+    ).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def http(service):
+    with service.client() as client:
+        yield client
+
+
+class DeadLetters:
+    """Every record on the dead-letter topic, read from its start."""
+
+    def __init__(self, consumer: AIOKafkaConsumer):
+        self.consumer = consumer
+        self.records: list[dict] = []
+
+    async def find(self, matches: Callable[[dict], bool], timeout: float = 20.0) -> dict:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            found = [record for record in self.records if matches(record)]
+            if found:
+                assert len(found) == 1, found
+                return found[0]
+            batches = await self.consumer.getmany(timeout_ms=200)
+            self.records += [orjson.loads(m.value) for batch in batches.values() for m in batch]
+        raise AssertionError(f"no such dead letter within {timeout}s; read {self.records}")
+
+
+@pytest.fixture(scope="module")
+async def dead_letters(broker_url, service):
+    consumer = AIOKafkaConsumer(
+        service.topics["dead_letter"],
+        bootstrap_servers=broker_url.removeprefix("kafka://").split(";"),
+        auto_offset_reset="earliest", enable_auto_commit=False, fetch_max_wait_ms=100,
+    )
+    await consumer.start()
+    yield DeadLetters(consumer)
+    await consumer.stop()
+
+
+def post(http, envelope: dict) -> bytes:
+    body = orjson.dumps(envelope)
+    response = http.post("/events/salesforce/", content=body,
+                         headers={"Content-Type": "application/json"})
+    assert response.status_code == 202, response.text
+    return body
+
+
+def for_record(name: str, record_id: str) -> dict:
+    """A sample moved to another record (and given its own event id)."""
+    envelope = copy.deepcopy(load_sample(name))
+    envelope["id"] = str(uuid.uuid4())
+    envelope["detail"]["payload"]["ChangeEventHeader"]["recordIds"] = [record_id]
+    return envelope
+
+
+def client_view(http, external_id: str) -> dict | None:
+    response = http.get("/clients", params={"provider": "salesforce", "external_id": external_id})
+    return response.json() if response.status_code == 200 else None
+
+
+def event_id_is(envelope: dict) -> Callable[[dict], bool]:
+    return lambda record: record["source_event_id"].startswith(f"salesforce:{envelope['id']}:")
+
+
+async def test_gap_overflow_asks_for_a_resync_of_the_whole_object(http, service, dead_letters):
+    envelope = load_sample("account_gap_overflow")
+    body = post(http, envelope)
+
+    letter = await dead_letters.find(event_id_is(envelope))
+
+    assert letter["stage"] == "resync"
+    assert letter["source_event_id"] == f"salesforce:{envelope['id']}:*"
+    assert "GAP_OVERFLOW" in letter["reason"] and "every Account record" in letter["reason"]
+    assert base64.b64decode(letter["original_b64"]) == body
+    assert letter["origin"]["topic"] == service.topics["inbound"]
+
+
+async def test_an_unmapped_entity_is_refused_with_its_reasons_and_the_partition_moves_on(
+        http, service, dead_letters):
+    record_id = "00QE2E00000LEAD1AA"
+    lead = for_record("account_update", record_id)
+    lead["detail-type"] = "LeadChangeEvent"
+    lead["detail"]["payload"]["ChangeEventHeader"]["entityName"] = "Lead"
+    body = post(http, lead)
+    # The same record id is the same partition key: the valid event queues behind the refused one.
+    post(http, for_record("account_create", record_id))
+
+    letter = await dead_letters.find(event_id_is(lead))
+
+    assert letter["stage"] == "validation"
+    assert letter["problems"] == [{
+        "stage": "business", "field": "entityName",
+        "message": "'Lead' is not mapped (Account, Contact, Opportunity)",
+    }]
+    assert "'Lead' is not mapped" in letter["reason"]
+    assert base64.b64decode(letter["original_b64"]) == body
+    assert letter["origin"]["key"] == record_id
+    assert letter["correlation_id"]
+    account = wait_for(lambda: client_view(http, record_id), timeout=15)
+    assert account["name"] == "Acme Corporation"
+
+
+async def test_a_salesforce_outage_parks_the_change_that_needed_it(
+        http, salesforce, dead_letters):
+    deal_id = "006E2E0000OUTAGEAA"
+    salesforce.put("Opportunity", deal_id, {"Name": "Unreachable deal"})
+    salesforce.fail(10, status=503, record_id=deal_id)
+    update = for_record("opportunity_update", deal_id)
+    post(http, update)
+
+    letter = await dead_letters.find(event_id_is(update))
+
+    assert letter["stage"] == "crm"
+    assert f"reading Opportunity {deal_id} from salesforce failed" in letter["reason"]
+    assert salesforce.calls_for("Opportunity", deal_id) == 2  # SALESFORCE_MAX_RETRIES=1
+
+
+async def test_a_change_to_a_record_salesforce_never_had_is_a_domain_dead_letter(
+        http, salesforce, dead_letters):
+    contact_id = "003E2E0000NOSUCHAA"
+    update = for_record("contact_mass_update", contact_id)
+    post(http, update)
+
+    letter = await dead_letters.find(event_id_is(update))
+
+    assert letter["stage"] == "domain"
+    assert "record never seen and not found in the CRM" in letter["reason"]
+    assert salesforce.calls_for("Contact", contact_id) == 1

@@ -29,8 +29,10 @@ def is_transient(error: BaseException) -> bool:
         # "connection is closed" and the like; its subclasses (bad arguments, client
         # configuration, unsupported features) are the caller's mistakes.
         return type(error) is asyncpg.InterfaceError
-    if isinstance(error, asyncpg.exceptions.OutdatedSchemaCacheError):
-        return True  # asyncpg cleared its statement cache; the next attempt re-prepares
+    if isinstance(error, asyncpg.exceptions.InternalClientError):
+        # A stale statement cache, or a pooled connection the server terminated while idle
+        # (asyncpg issue #1069: "cannot switch to state ..."); the pool discards that connection.
+        return True
     sqlstate = getattr(error, "sqlstate", None) or ""
     return sqlstate.startswith(TRANSIENT_SQLSTATE_PREFIXES)
 

@@ -1,7 +1,7 @@
 """Salesforce objects the service understands, and their domain field names.
 
 Adding an entity: one aggregate module in `domain/aggregates/` and one mapping here, listed in
-`ENTITIES`. The read API serves it once `projections/catalog/` has a projection for it.
+`ENTITIES`. The read API serves it once a projection (in `projections/`) covers its aggregate type.
 """
 
 from domain.providers.field_mapping import ADDRESS_PARTS, PERSON_NAME_PARTS, Compound, EntityMapping

@@ -236,3 +236,23 @@ def test_deleting_and_restoring_an_active_account_is_visible(http):
     restored = view_at(http, "clients", record_id, 3)
     assert restored["deleted"] is False and restored["status"] == "Active"
     assert event_types(history(http, restored)) == ["Created", "Deleted", "Undeleted"]
+
+
+def test_a_same_millisecond_change_redelivered_by_appflow_is_recorded_once(http):
+    record_id = "001E2E00000SAMEMSA"
+    first = for_record("account_update", record_id)
+    second = for_record("account_update_nulled", record_id)
+    header = second["detail"]["payload"]["ChangeEventHeader"]
+    header["commitTimestamp"] = first["detail"]["payload"]["ChangeEventHeader"]["commitTimestamp"]
+    again = copy.deepcopy(load_sample("appflow_account_update"))  # `first`, by the other route
+    again["detail"]["ChangeEventHeader"]["recordIds"] = [record_id]
+    later = for_record("account_status_inactive", record_id)
+
+    for envelope in (for_record("account_create", record_id), first, second, again, later):
+        post(http, envelope)
+
+    account = view_at(http, "clients", record_id, 4)
+    events = history(http, account)
+    assert event_types(events) == ["Created", "Updated", "Updated", "Updated"]
+    assert [e["metadata"]["source_event_id"].split(":")[1] for e in events[1:]] == [
+        first["id"], second["id"], later["id"]]

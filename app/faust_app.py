@@ -24,7 +24,7 @@ def create_app(settings: Settings) -> faust.App:
     app = CRMEventsApp(
         settings.app_id,
         broker=settings.broker_url,
-        store="memory://",
+        store=table_store_url(settings.table_store),
         datadir=str(settings.data_dir / "faust"),
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication_factor,
@@ -47,6 +47,11 @@ def create_app(settings: Settings) -> faust.App:
     )
     app.fetch_max_wait_ms = settings.kafka_fetch_max_wait_ms
     return app
+
+
+def table_store_url(table_store: str) -> str:
+    """Faust's store URL: its `rocksdb://` store runs on the rocksdict driver when installed."""
+    return "rocksdb://" if table_store == "rocksdict://" else table_store
 
 
 def declare_topics(app: faust.App, settings: Settings) -> Topics:

@@ -3,25 +3,95 @@ read API, on one Faust app."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+
+import asyncpg
 import faust
 
 from app.agents import register_command_agents
 from app.bridge import register_bridge
+from app.db import with_retries
 from app.faust_app import create_app, declare_topics
 from app.runtime import Runtime
 from app.settings import Settings
-from projections.agents import register_projection_agent
+from projections import event_feed, rebuild
+from projections.agents import ConsumedOffsets, register_projection_agent
+from projections.catalog import projections
+from projections.cluster import Cluster
+from projections.generations import Generation
+from projections.generations import current as current_generations
 from projections.read_api import register_read_api
-from projections.tables import declare_tables
+from projections.tables import ProjectionTables, declare_tables
+
+log = logging.getLogger(__name__)
 
 
-def build_service(settings: Settings) -> tuple[faust.App, Runtime]:
+def build_service(settings: Settings, generations: Mapping[str, Generation] | None = None
+                  ) -> tuple[faust.App, Runtime]:
+    """`generations`: the table generation each projection serves (default: the newest built
+    one recorded in PostgreSQL)."""
+    if generations is None:
+        generations = load_generations(settings)
     app = create_app(settings)
     topics = declare_topics(app, settings)
     runtime = Runtime(settings, topics)
-    tables = declare_tables(app, settings.topic_partitions)
     register_bridge(app, topics.inbound["salesforce"], settings)
     register_command_agents(app, runtime, settings)
-    register_projection_agent(app, topics.domain_events, tables, runtime.history)
-    register_read_api(app, tables, runtime.history, is_ready=lambda: runtime.ready)
+    register_read_side(app, runtime, topics.domain_events, settings, generations)
     return app, runtime
+
+
+def load_generations(settings: Settings) -> dict[str, Generation]:
+    """Read before the worker's event loop exists, so on a thread with a loop of its own."""
+
+    async def load() -> dict[str, Generation]:
+        connection = await with_retries(lambda: asyncpg.connect(settings.postgres_dsn),
+                                        attempts=20, what="connecting to PostgreSQL")
+        try:
+            return await current_generations(connection, list(projections()))
+        finally:
+            await connection.close()
+
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(asyncio.run, load()).result()
+
+
+def register_read_side(app: faust.App, runtime: Runtime, domain_events: faust.TopicT,
+                       settings: Settings, generations: Mapping[str, Generation]) -> None:
+    catalog = projections()
+    tables = declare_tables(app, catalog, {name: g.number for name, g in generations.items()},
+                            settings.topic_partitions)
+    consumed = ConsumedOffsets()
+    register_projection_agent(app, domain_events, tables, runtime.history, consumed)
+
+    async def events_after(position: int, aggregate_types: frozenset[str]) -> int:
+        assert runtime.pool is not None
+        return await event_feed.count_after(runtime.pool, position, aggregate_types)
+
+    register_read_api(
+        app, tables, Cluster(app, settings.topic_partitions), runtime.history,
+        events_after=events_after,
+        consumer_lag=lambda partitions: consumed.lag(app.consumer, domain_events, partitions),
+        is_ready=lambda: runtime.ready)
+    _register_catch_up(app, runtime, tables, generations)
+
+
+def _register_catch_up(app: faust.App, runtime: Runtime, tables: ProjectionTables,
+                       generations: Mapping[str, Generation]) -> None:
+    rebuilt = [g for g in generations.values() if g.needs_catch_up]
+    if not rebuilt:
+        return
+
+    @app.task
+    async def catch_up_rebuilt_generations() -> None:
+        while runtime.handler is None or runtime.store is None or runtime.pool is None:
+            await asyncio.sleep(0.1)
+        for generation in rebuilt:
+            republished = await rebuild.catch_up(
+                tables[generation.projection].projection, generation, runtime.pool,
+                runtime.store.read_all, runtime.handler.publisher.publish)
+            log.info("%s: generation %d is live; republished %d events recorded after its "
+                     "rebuild", generation.projection, generation.number, republished)

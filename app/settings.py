@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     inbound_topic_prefix: str = "crm.inbound."
     domain_events_topic: str = "crm.domain-events"
     dead_letter_topic: str = "crm.dead-letter"
+    table_store: str = Field(
+        "rocksdict://", pattern="^(rocksdict|rocksdb|memory)://$",
+        description="Read-model tables: rocksdict:// (RocksDB files under DATA_DIR, topped up "
+                    "from the changelog at start) or memory:// (rebuilt from the changelog)",
+    )
     kafka_session_timeout_s: float | None = Field(
         None, gt=0, description="Consumer session timeout; unset = 6 embedded, 30 on real Kafka"
     )

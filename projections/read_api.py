@@ -1,4 +1,8 @@
-"""The read API, served from the read-model tables (and the event store for audit history)."""
+"""The read API, served from the projections' tables (and the event store for audit history).
+
+A record by id is routed to the worker owning its partition (`app.table_route`); lists, lookups
+by external id, aggregate views and progress are gathered from every owner (`Cluster`).
+"""
 
 from __future__ import annotations
 
@@ -7,17 +11,34 @@ from typing import Any
 
 import faust
 from faust.web import Request, Response, View
+from yarl import URL
 
-from projections.tables import ReadModelTables, external_id_key
+from projections.agents import HistoryReader
+from projections.cluster import LOCAL_SCOPE, Cluster, LocalAnswer, PartitionsUnavailable
+from projections.entry import visible
+from projections.projector import is_record_key
+from projections.queries import (
+    local_lookup,
+    local_page,
+    local_progress,
+    merge_pages,
+    merge_progress,
+    merge_totals,
+)
+from projections.tables import ProjectionTable, ProjectionTables
 
-HistoryReader = Callable[[str], Awaitable[list[Mapping[str, Any]]]]
-COLLECTIONS = {"clients": "client", "contacts": "contact", "deals": "deal"}
-LIST_FILTERS = ("status", "industry", "stage")
+DEFAULT_PAGE = 100
 MAX_PAGE = 500
+PAGING = ("limit", "after", "scope")
+LOOKUP = ("provider", "external_id")
+
+EventsAfter = Callable[[int, frozenset[str]], Awaitable[int]]
+ConsumerLag = Callable[[set[int]], dict[str, int]]
 
 
-def register_read_api(app: faust.App, tables: ReadModelTables, history: HistoryReader,
-                      is_ready: Callable[[], bool]) -> None:
+def register_read_api(app: faust.App, tables: ProjectionTables, cluster: Cluster,
+                      history: HistoryReader, events_after: EventsAfter,
+                      consumer_lag: ConsumerLag, is_ready: Callable[[], bool]) -> None:
     @app.page("/health")
     class Health(View):
         async def get(self, request: Request) -> Response:
@@ -33,43 +54,113 @@ def register_read_api(app: faust.App, tables: ReadModelTables, history: HistoryR
                 return self.error(404, f"no events for aggregate {aggregate_id}")
             return self.json({"aggregate_id": aggregate_id, "events": events})
 
-    for collection, aggregate_type in COLLECTIONS.items():
-        _register_collection(app, tables, collection, aggregate_type)
+    @app.page("/views/{view}")
+    class AggregateView(View):
+        async def get(self, request: Request, view: str) -> Response:
+            table = tables.with_view(view)
+            if table is None:
+                return self.error(404, f"no view {view!r}")
+            answers = await _gather(self, cluster, table, request,
+                                    lambda parts: local_progress(table.table.get, parts))
+            if isinstance(answers, Response):
+                return answers
+            dimension = table.projection.views[view]
+            return self.json({"view": view, "dimension": dimension,
+                              "rows": merge_totals(answers, dimension)})
+
+    @app.page("/projections")
+    class Projections(View):
+        async def get(self, request: Request) -> Response:
+            if request.query.get("scope") == LOCAL_SCOPE:  # one projection, asked by a peer
+                table = tables.get(request.query.get("projection", ""))
+                if table is None:
+                    return self.error(404, "no such projection")
+                return await _gather(self, cluster, table, request, _progress_answer(table))
+            report = {}
+            for name, table in tables.items():
+                answers = await _gather(self, cluster, table, request, _progress_answer(table),
+                                        url=request.url.update_query(projection=name))
+                if isinstance(answers, Response):
+                    return answers
+                progress = merge_progress(answers)
+                report[name] = {
+                    "generation": table.generation,
+                    "table": table.table.name,
+                    **progress,
+                    "store_events_after": await events_after(
+                        progress["last_position"], table.projection.aggregate_types),
+                    "consumer_lag": sum(lag for answer in answers
+                                        for lag in answer["consumer_lag"].values()),
+                }
+            return self.json({"projections": report})
+
+    def _progress_answer(table: ProjectionTable) -> LocalAnswer:
+        return lambda parts: {**local_progress(table.table.get, parts),
+                              "consumer_lag": consumer_lag(parts)}
+
+    for table in tables.values():
+        if table.projection.collection:
+            _register_collection(app, table, cluster)
 
 
-def _register_collection(app: faust.App, tables: ReadModelTables, collection: str,
-                         aggregate_type: str) -> None:
-    table = tables.view_table(aggregate_type)
+def _register_collection(app: faust.App, table: ProjectionTable, cluster: Cluster) -> None:
+    collection = table.projection.collection
+    store = table.table
+    allowed = set(table.projection.filters) | set(PAGING) | set(LOOKUP)
 
     @app.page(f"/{collection}/{{aggregate_id}}", name=f"{collection}-by-id")
     class ById(View):
+        @app.table_route(table=store, match_info="aggregate_id")
         async def get(self, request: Request, aggregate_id: str) -> Response:
-            view = table.get(aggregate_id)
+            view = visible(store.get(aggregate_id)) if is_record_key(aggregate_id) else None
             if view is None:
-                return self.error(404, f"no {aggregate_type} {aggregate_id}")
+                return self.error(404, f"no {collection} record {aggregate_id}")
             return self.json(view)
 
     @app.page(f"/{collection}", name=f"{collection}-list")
     class Listing(View):
         async def get(self, request: Request) -> Response:
             query = request.query
+            unknown = sorted(set(query) - allowed)
+            if unknown:
+                return self.error(400, f"unknown parameters {unknown}; filters: "
+                                       f"{sorted(table.projection.filters)}")
             provider, external_id = query.get("provider"), query.get("external_id")
             if provider or external_id:
                 if not (provider and external_id):
                     return self.error(400, "provider and external_id go together")
-                key = external_id_key(aggregate_type, provider, external_id)
-                aggregate_id = tables.external_ids.get(key)
-                view = table.get(aggregate_id) if aggregate_id else None
-                if view is None:
-                    return self.error(404, f"no {aggregate_type} {provider}:{external_id}")
-                return self.json(view)
+                secondary = f"{provider}:{external_id}"
+                answers = await _gather(self, cluster, table, request, lambda parts: (
+                    local_lookup(table.projection, store.get, parts, secondary)))
+                if isinstance(answers, Response):
+                    return answers
+                found = [item for answer in answers for item in answer["items"]]
+                if not found:
+                    return self.error(404, f"no {collection} record {provider}:{external_id}")
+                return self.json(found[0])
             try:
-                limit = min(int(query.get("limit", 100)), MAX_PAGE)
-                offset = max(int(query.get("offset", 0)), 0)
+                limit = int(query.get("limit", DEFAULT_PAGE))
             except ValueError:
-                return self.error(400, "limit and offset must be integers")
-            wanted = {name: query[name] for name in LIST_FILTERS if name in query}
-            matches = [view for _, view in sorted(table.items()) if view and all(
-                str(view["fields"].get(name)) == value for name, value in wanted.items())]
-            return self.json({"items": matches[offset:offset + limit], "total": len(matches),
-                              "limit": limit, "offset": offset})
+                return self.error(400, "limit must be an integer")
+            if not 1 <= limit <= MAX_PAGE:
+                return self.error(400, f"limit must be between 1 and {MAX_PAGE}")
+            after = query.get("after")
+            filters = {name: query[name] for name in table.projection.filters if name in query}
+            answers = await _gather(self, cluster, table, request, lambda parts: local_page(
+                store.items(), parts, filters, after, limit))
+            if isinstance(answers, Response):
+                return answers
+            return self.json(merge_pages(answers, limit))
+
+
+async def _gather(view: View, cluster: Cluster, table: ProjectionTable, request: Request,
+                  answer: LocalAnswer, url: URL | None = None
+                  ) -> list[Mapping[str, Any]] | Response:
+    """This worker's answer alone (as the response) when asked with scope=local, else every
+    owner's answer, fetched from `url` (default: the request's own URL)."""
+    if request.query.get("scope") == LOCAL_SCOPE:
+        return view.json(cluster.local(table, answer))
+    try:
+        return await cluster.gather(table, url or request.url, answer)
+    except PartitionsUnavailable as error:
+        return view.error(503, str(error))

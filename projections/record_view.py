@@ -1,81 +1,90 @@
-"""The current-state view of one CRM record, folded from its domain events (pure).
-
-Idempotent by aggregate version: a duplicate or older event changes nothing, and a version gap
-is reported so the caller can repair the view from the event store.
-"""
+"""The current-state view of one CRM record: handlers for Created, Updated, Deleted and
+Undeleted, shared by the clients, contacts and deals projections (pure)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-SUMMARY_FIELDS = {
-    "client": ("name", "industry", "status"),
-    "contact": ("first_name", "last_name", "email", "client_external_id"),
-    "deal": ("name", "stage", "amount", "client_external_id"),
-}
+from projections.projection import Event, Handler, Projection, State
+
+EVENT_TYPES = ("Created", "Updated", "Deleted", "Undeleted")
 
 
-class VersionGap(Exception):
-    def __init__(self, aggregate_id: str, have: int, got: int):
-        self.aggregate_id, self.have, self.got = aggregate_id, have, got
-        super().__init__(f"view of {aggregate_id} is at version {have}, received {got}")
+def created(view: Mapping[str, Any] | None, event: Event) -> State:
+    new = _base(view, event)
+    new["fields"], new["deleted"] = dict(event["data"]), False
+    return _touched(new, event)
 
 
-def apply_event(view: Mapping[str, Any] | None, event: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The view after `event`, or None when the event changes nothing (already applied)."""
-    have = view["version"] if view else 0
-    version = event["version"]
-    if version <= have:
-        return None
-    if version != have + 1:
-        raise VersionGap(event["aggregate_id"], have, version)
-    new = dict(view) if view else _empty(event)
-    new["version"] = version
-    metadata = event["metadata"]
-    new["external_ids"] = {**new["external_ids"], metadata["provider"]: metadata["external_id"]}
-    if not metadata.get("broadcast", True):
-        new["withheld_versions"] = new.get("withheld_versions", 0) + 1
-        return _with_summary(new)  # recorded in the history, not announced in the view
-    _fold(new, event)
-    new["updated_at"] = event["occurred_at"]
-    new["last_position"] = event.get("position")
-    return _with_summary(new)
+def updated(view: Mapping[str, Any] | None, event: Event) -> State:
+    new = _base(view, event)
+    new["fields"] = {**new["fields"], **event["data"]}
+    return _touched(new, event)
 
 
-def rebuild(events: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
-    view: dict[str, Any] | None = None
-    for event in events:
-        view = apply_event(view, event) or view
-    return view
+def deleted(view: Mapping[str, Any] | None, event: Event) -> State:
+    new = _base(view, event)
+    new["deleted"] = True
+    return _touched(new, event)
 
 
-def _fold(view: dict[str, Any], event: Mapping[str, Any]) -> None:
-    kind = event["event_type"]
-    if kind == "Created":
-        view["fields"], view["deleted"] = dict(event["data"]), False
-    elif kind == "Updated":
-        view["fields"] = {**view["fields"], **event["data"]}
-    elif kind == "Deleted":
-        view["deleted"] = True
-    elif kind == "Undeleted":
-        view["fields"] = {**view["fields"], **event["data"]}
-        view["deleted"] = False
+def undeleted(view: Mapping[str, Any] | None, event: Event) -> State:
+    new = _base(view, event)
+    new["fields"], new["deleted"] = {**new["fields"], **event["data"]}, False
+    return _touched(new, event)
 
 
-def _empty(event: Mapping[str, Any]) -> dict[str, Any]:
-    return {
+HANDLERS: dict[str, Handler] = {
+    "Created": created, "Updated": updated, "Deleted": deleted, "Undeleted": undeleted}
+
+
+def record_view_projection(name: str, aggregate_type: str, summary_fields: tuple[str, ...],
+                           filters: tuple[str, ...], description: str) -> Projection:
+    """A projection keeping the current state of every record of one aggregate type, with
+    `summary_fields` copied to the top level of the view (and filterable)."""
+
+    def with_summary(handler: Handler) -> Handler:
+        def apply(view: Mapping[str, Any] | None, event: Event) -> State:
+            new = handler(view, event)
+            for field in summary_fields:
+                new[field] = new["fields"].get(field)
+            return new
+
+        apply.__name__ = handler.__name__
+        return apply
+
+    return Projection(
+        name=name,
+        description=description,
+        collection=name,
+        handlers={f"{aggregate_type}.{kind}": with_summary(HANDLERS[kind])
+                  for kind in EVENT_TYPES},
+        filters=filters,
+        lookups=external_ids,
+    )
+
+
+def external_ids(view: Mapping[str, Any]) -> list[str]:
+    return [f"{provider}:{external_id}"
+            for provider, external_id in view.get("external_ids", {}).items()]
+
+
+def _base(view: Mapping[str, Any] | None, event: Event) -> State:
+    new = dict(view) if view else {
         "aggregate_id": event["aggregate_id"],
         "aggregate_type": event["aggregate_type"],
-        "version": 0,
         "external_ids": {},
         "deleted": False,
         "fields": {},
         "updated_at": None,
     }
+    metadata = event["metadata"]
+    new["external_ids"] = {**new["external_ids"], metadata["provider"]: metadata["external_id"]}
+    return new
 
 
-def _with_summary(view: dict[str, Any]) -> dict[str, Any]:
-    for name in SUMMARY_FIELDS.get(view["aggregate_type"], ()):
-        view[name] = view["fields"].get(name)
+def _touched(view: State, event: Event) -> State:
+    view["updated_at"] = event["occurred_at"]
+    view["last_position"] = event.get("position")
     return view

@@ -1,34 +1,84 @@
-"""The read-model tables, declared once: one current-state table per aggregate type, and an
-index from (provider, external id) to aggregate id."""
+"""The projections' Faust tables, declared once: one table per projection and generation.
+
+Keys are raw UTF-8 strings, so a record's key in the changelog is byte-for-byte the key of its
+domain events, and Faust's key routing (`app.table_route`) finds the worker that owns it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import faust
 
-AGGREGATE_TYPES = ("client", "contact", "deal")
+from projections.projection import Projection
+
+ROCKSDB_OPTIONS = {  # modest per-partition buffers: several tables x partitions per worker
+    "write_buffer_size": 8 * 1024 * 1024,
+    "block_cache_size": 32 * 1024 * 1024,
+    "block_cache_compressed_size": 8 * 1024 * 1024,
+}
 
 
 @dataclass(frozen=True)
-class ReadModelTables:
-    views: dict[str, faust.Table]  # aggregate type -> table of current state by aggregate id
-    external_ids: faust.Table  # "type:provider:external id" -> aggregate id
+class ProjectionTable:
+    projection: Projection
+    generation: int
+    table: faust.Table
 
-    def view_table(self, aggregate_type: str) -> faust.Table:
-        return self.views[aggregate_type]
+    @property
+    def name(self) -> str:
+        return self.projection.name
 
-
-def declare_tables(app: faust.App, partitions: int) -> ReadModelTables:
-    def table(name: str) -> faust.Table:
-        schema = faust.Schema(key_serializer="json", value_serializer="json")
-        return app.Table(name, partitions=partitions, schema=schema)
-
-    return ReadModelTables(
-        views={kind: table(f"{kind}s") for kind in AGGREGATE_TYPES},
-        external_ids=table("external-ids"),
-    )
+    @property
+    def changelog_topic(self) -> str:
+        return self.table.changelog_topic.get_topic_name()
 
 
-def external_id_key(aggregate_type: str, provider: str, external_id: str) -> str:
-    return f"{aggregate_type}:{provider}:{external_id}"
+def table_name(projection_name: str, generation: int) -> str:
+    return f"{projection_name}-g{generation}"
+
+
+def changelog_topic(app_id: str, projection_name: str, generation: int) -> str:
+    """Faust's name for a table's changelog topic."""
+    return f"{app_id}-{table_name(projection_name, generation)}-changelog"
+
+
+class ProjectionTables(Mapping[str, ProjectionTable]):
+    def __init__(self, tables: Mapping[str, ProjectionTable]):
+        self._tables = dict(tables)
+
+    def __getitem__(self, name: str) -> ProjectionTable:
+        return self._tables[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tables)
+
+    def __len__(self) -> int:
+        return len(self._tables)
+
+    def serving(self, collection: str) -> ProjectionTable | None:
+        return next((t for t in self._tables.values()
+                     if t.projection.collection == collection), None)
+
+    def with_view(self, view: str) -> ProjectionTable | None:
+        return next((t for t in self._tables.values() if view in t.projection.views), None)
+
+
+def declare_tables(app: faust.App, projections: Mapping[str, Projection],
+                   generations: Mapping[str, int], partitions: int) -> ProjectionTables:
+    rocksdb = str(app.conf.store).startswith("rocksdb")
+
+    def declare(projection: Projection) -> ProjectionTable:
+        generation = generations.get(projection.name, 1)
+        table = app.Table(
+            table_name(projection.name, generation),
+            partitions=partitions,
+            key_type=str,
+            schema=faust.Schema(key_type=str, key_serializer="raw", value_serializer="json"),
+            options=dict(ROCKSDB_OPTIONS) if rocksdb else None,
+            help=projection.description,
+        )
+        return ProjectionTable(projection, generation, table)
+
+    return ProjectionTables({name: declare(p) for name, p in projections.items()})

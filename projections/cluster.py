@@ -1,0 +1,80 @@
+"""Answers that need every partition of a table, from whichever workers own them.
+
+Each worker answers for the partitions it actively owns (never for standby copies or partitions
+it held before a rebalance); the asking worker adds the answers up and checks that together
+they cover every partition exactly once. If they do not (a rebalance is moving partitions),
+the request fails with 503 and may be retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import aiohttp
+import faust
+from yarl import URL
+
+from projections.tables import ProjectionTable
+
+LOCAL_SCOPE = "local"  # ?scope=local: answer only for this worker's partitions
+
+LocalAnswer = Callable[[set[int]], dict[str, Any]]
+
+
+class PartitionsUnavailable(Exception):
+    def __init__(self, missing: set[int], doubled: set[int]):
+        self.missing, self.doubled = missing, doubled
+        super().__init__(f"partitions not available: missing {sorted(missing)}, "
+                         f"answered twice {sorted(doubled)} (rebalancing?)")
+
+
+class Cluster:
+    def __init__(self, app: faust.App, partitions: int, timeout_s: float = 5.0):
+        self.app = app
+        self.partitions = partitions
+        self.timeout_s = timeout_s
+
+    def active_partitions(self, table: ProjectionTable) -> set[int]:
+        topic = table.changelog_topic
+        return {tp.partition for tp in self.app.assignor.assigned_actives()
+                if tp.topic == topic}
+
+    def local(self, table: ProjectionTable, answer: LocalAnswer) -> dict[str, Any]:
+        partitions = self.active_partitions(table)
+        return {**answer(partitions), "partitions": sorted(partitions)}
+
+    async def gather(self, table: ProjectionTable, url: URL,
+                     answer: LocalAnswer) -> list[dict[str, Any]]:
+        """Every owner's answer for its partitions of `table` (this worker's computed here,
+        the others' fetched from `url` with scope=local)."""
+        me = _ident(URL(str(self.app.conf.canonical_url)))
+        hosts = [URL(host) for host in self.app.router.table_metadata(table.table.name)]
+        remote = [host for host in hosts if _ident(host) != me]
+        answers = [self.local(table, answer)]
+        answers += await asyncio.gather(*(self._fetch(host, url) for host in remote))
+        self._check_coverage(answers)
+        return answers
+
+    async def _fetch(self, host: URL, url: URL) -> dict[str, Any]:
+        target = url.with_scheme(host.scheme).with_host(host.host).with_port(host.port)
+        target = target.update_query(scope=LOCAL_SCOPE)
+        timeout = aiohttp.ClientTimeout(total=self.timeout_s)
+        async with self.app.http_client.get(target, timeout=timeout) as response:
+            response.raise_for_status()
+            return await response.json()
+
+    def _check_coverage(self, answers: list[Mapping[str, Any]]) -> None:
+        seen: set[int] = set()
+        doubled: set[int] = set()
+        for answer in answers:
+            for partition in answer["partitions"]:
+                (doubled if partition in seen else seen).add(partition)
+        missing = set(range(self.partitions)) - seen
+        if missing or doubled:
+            raise PartitionsUnavailable(missing, doubled)
+
+
+def _ident(url: URL) -> tuple[str, int]:
+    return (url.host or "", url.port or 80)

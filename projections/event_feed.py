@@ -1,0 +1,63 @@
+"""Read-only queries of the event store for the read side: the global feed of events as
+domain-event messages (for rebuilds), and how many events lie beyond a position (for lag).
+
+The feed yields the same messages as `StoredEvent.to_message()` (and as the domain-events
+topic carries), built straight from the rows: a rebuild reads every event, and skipping the
+domain objects in between roughly doubles its speed (see bench/projections_bench.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Collection
+from typing import Any
+
+import asyncpg
+
+FEED = """
+SELECT position, event_id, aggregate_id, aggregate_type, version, event_type, occurred_at,
+       recorded_at, data, metadata
+FROM events WHERE position > $1 ORDER BY position LIMIT $2
+"""
+
+
+async def messages_after(pool: asyncpg.Pool, position: int = 0, *, page_size: int = 20_000,
+                         aggregate_types: Collection[str] | None = None
+                         ) -> AsyncIterator[dict[str, Any]]:
+    """Every event after `position` in global order, as a domain-event message."""
+    wanted = frozenset(aggregate_types) if aggregate_types is not None else None
+    while True:
+        rows = await pool.fetch(FEED, position, page_size)
+        for row in rows:
+            if wanted is None or row["aggregate_type"] in wanted:
+                yield message(row)
+        if len(rows) < page_size:
+            return
+        position = rows[-1]["position"]
+
+
+def message(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "event_id": str(row["event_id"]),
+        "event_type": row["event_type"],
+        "aggregate_id": str(row["aggregate_id"]),
+        "aggregate_type": row["aggregate_type"],
+        "version": row["version"],
+        "occurred_at": row["occurred_at"].isoformat(),
+        "data": row["data"],
+        "metadata": row["metadata"],
+        "position": row["position"],
+        "recorded_at": row["recorded_at"].isoformat(),
+    }
+
+
+async def last_position(pool: asyncpg.Pool) -> int:
+    return await pool.fetchval("SELECT coalesce(max(position), 0) FROM events")
+
+
+async def count_after(pool: asyncpg.Pool, position: int,
+                      aggregate_types: Collection[str] | None = None) -> int:
+    if aggregate_types is None:
+        return await pool.fetchval("SELECT count(*) FROM events WHERE position > $1", position)
+    return await pool.fetchval(
+        "SELECT count(*) FROM events WHERE position > $1 AND aggregate_type = ANY($2::text[])",
+        position, list(aggregate_types))

@@ -1,0 +1,71 @@
+"""Running totals: measures per bucket per dimension, added and subtracted exactly (pure).
+
+Measures are kept as decimal strings so that adding and later subtracting an amount leaves no
+floating-point residue; a bucket whose measures all return to zero disappears.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from projections.projection import Totals
+
+NO_VALUE = ""  # the bucket of records without a value in that dimension
+
+
+def bucket(value: Any) -> str:
+    return NO_VALUE if value is None else str(value)
+
+
+def measure(value: Any) -> Decimal:
+    """A numeric field as an exact decimal; missing or non-numeric counts as zero."""
+    if isinstance(value, bool) or value is None:
+        return Decimal(0)
+    try:
+        return Decimal(str(value))
+    except ArithmeticError:
+        return Decimal(0)
+
+
+def combine(totals: Mapping[str, Any], change: Mapping[str, Any], sign: int = 1) -> Totals:
+    """`totals` plus (or minus, sign=-1) `change`, as a new value."""
+    result: Totals = {dimension: {name: dict(measures) for name, measures in buckets.items()}
+                      for dimension, buckets in totals.items()}
+    for dimension, buckets in change.items():
+        target = result.setdefault(dimension, {})
+        for name, measures in buckets.items():
+            current = target.setdefault(name, {})
+            for key, value in measures.items():
+                total = measure(current.get(key)) + sign * measure(value)
+                current[key] = str(total)
+            if all(measure(value) == 0 for value in current.values()):
+                del target[name]
+        if not target:
+            del result[dimension]
+    return result
+
+
+def difference(before: Mapping[str, Any], after: Mapping[str, Any]) -> Totals:
+    return combine(combine({}, after), before, sign=-1) if before != after else {}
+
+
+def sum_totals(parts: Iterable[Mapping[str, Any]]) -> Totals:
+    result: Totals = {}
+    for part in parts:
+        result = combine(result, part)
+    return result
+
+
+def rows(totals: Mapping[str, Any], dimension: str) -> list[dict[str, Any]]:
+    """One row per bucket of a dimension, for the read API: counts as integers, amounts as
+    numbers, buckets in name order (the empty bucket, records without a value, as null)."""
+    rendered = []
+    for name, measures in sorted(totals.get(dimension, {}).items()):
+        row: dict[str, Any] = {dimension: name if name != NO_VALUE else None}
+        for key, value in sorted(measures.items()):
+            number = Decimal(value)
+            row[key] = int(number) if number == number.to_integral_value() else float(number)
+        rendered.append(row)
+    return rendered

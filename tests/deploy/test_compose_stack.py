@@ -133,12 +133,12 @@ def test_two_workers_and_the_bridge_share_one_consumer_group_on_the_cluster():
     worker, bridge = compose_service("worker"), compose_service("bridge")
     assert worker["deploy"]["replicas"] == 2
     assert worker["command"] == bridge["command"] == ["worker"]
+    assert worker["entrypoint"] == bridge["entrypoint"]
     assert worker["image"] == bridge["image"] == compose_service("migrate")["image"]
     assert environment("worker") == environment("bridge")
     env = environment("worker")
     assert env["APP_ID"]
     assert env["TOPIC_REPLICATION_FACTOR"] == "3"
-    assert env["WEB_HOST"] == "0.0.0.0"
     assert int(env["TOPIC_PARTITIONS"]) >= 3, "fewer partitions than processes leaves some idle"
     scheme, _, hosts = env["KAFKA_BROKER_URL"].partition("://")
     assert scheme == "kafka"
@@ -193,3 +193,19 @@ def test_env_example_sets_every_required_variable_with_a_placeholder():
     assert all("CHANGE_ME" in EXAMPLE_ENV[name] for name in required)
     documented = set(env_file_entries(ENV_EXAMPLE, include_commented=True))
     assert documented <= set(referenced), documented - set(referenced)
+
+
+def test_each_worker_advertises_its_own_address_and_keeps_its_own_table_files():
+    """Reads are routed to the worker owning a partition at http://WEB_HOST:WEB_PORT, so each
+    replica must advertise its container address (not 0.0.0.0, which all would share); RocksDB
+    locks its files, so each replica needs its own DATA_DIR volume."""
+    for name in ("worker", "bridge"):
+        service = compose_service(name)
+        shell, flag, script, program = service["entrypoint"]
+        assert (shell, flag, program) == ("/bin/sh", "-c", "crm-events")
+        script = interpolate(script, {})
+        assert 'export WEB_HOST="$(hostname -i' in script
+        assert script.endswith('exec crm-events "$@"')
+        assert "WEB_HOST" not in service["environment"]
+        assert service["volumes"] == [environment(name)["DATA_DIR"]]  # anonymous, per container
+    assert environment("worker")["DATA_DIR"] not in str(compose_model().get("volumes"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import socket
 import subprocess
 import sys
 import threading
@@ -131,11 +132,23 @@ class HealthEndpoint(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def health_server():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), HealthEndpoint)
+def serve_health(address: str):
+    server = ThreadingHTTPServer((address, 0), HealthEndpoint)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    return server, thread
+
+
+@pytest.fixture
+def health_server(request):
+    """A /health endpoint where the health command looks: loopback for the image (WEB_HOST
+    0.0.0.0), the address the hostname resolves to for compose (its workers bind there)."""
+    address = "127.0.0.1"
+    if request.param == "docker-compose.yml":
+        address = socket.gethostbyname(socket.gethostname())
+        if not address.startswith("127."):
+            pytest.skip(f"this host's name resolves to {address}, not a loopback address")
+    server, thread = serve_health(address)
     yield server
     server.shutdown()
     server.server_close()
@@ -151,14 +164,34 @@ def health_commands() -> dict[str, list[str]]:
     return {"Dockerfile": image, "docker-compose.yml": compose[1:]}
 
 
-@pytest.mark.parametrize("source", ["Dockerfile", "docker-compose.yml"])
+@pytest.mark.parametrize("health_server", ["Dockerfile", "docker-compose.yml"], indirect=True)
 @pytest.mark.parametrize("status,healthy", [(200, True), (503, False)])
 def test_health_check_command_passes_only_when_health_answers_200(
-        source, status, healthy, health_server, monkeypatch):
+        request, status, healthy, health_server, monkeypatch):
+    source = request.node.callspec.params["health_server"]
     monkeypatch.setattr(HealthEndpoint, "status", status)
     command = health_commands()[source]
     assert command[0] == "python"
-    env = {**os.environ, "WEB_PORT": str(health_server.server_address[1])}
+    env = {**os.environ, "WEB_HOST": stages_env()["WEB_HOST"],
+           "WEB_PORT": str(health_server.server_address[1])}
     result = subprocess.run([sys.executable, *command[1:]], env=env, capture_output=True,
                             timeout=30)
     assert (result.returncode == 0) is healthy, result.stderr
+
+
+def test_image_health_check_asks_a_specific_web_host_when_one_is_set():
+    server, thread = serve_health("127.0.0.2")  # not the loopback default: WEB_HOST decides
+    try:
+        env = {**os.environ, "WEB_HOST": "127.0.0.2", "WEB_PORT": str(server.server_address[1])}
+        command = health_commands()["Dockerfile"]
+        result = subprocess.run([sys.executable, *command[1:]], env=env, capture_output=True,
+                                timeout=30)
+        assert result.returncode == 0, result.stderr
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def stages_env() -> dict[str, str]:
+    return env_of(stages()[-1])

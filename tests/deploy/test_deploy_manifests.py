@@ -97,7 +97,10 @@ def test_worker_pods_run_the_worker_and_probe_health_on_the_http_port():
     assert port["containerPort"] == Settings.model_fields["web_port"].default
     configured = kubernetes_object("ConfigMap", "crm-events-config")["data"]
     assert int(configured["WEB_PORT"]) == port["containerPort"]
-    assert configured["WEB_HOST"] == "0.0.0.0"  # kubelet probes the pod IP, not loopback
+    # reads are routed to the owning worker at its advertised WEB_HOST: its own pod IP
+    env = {item["name"]: item for item in container["env"]}
+    assert env["WEB_HOST"]["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
+    assert "WEB_HOST" not in configured
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert container[probe]["httpGet"] == {"path": "/health", "port": port["name"]}
     startup = container["startupProbe"]

@@ -68,9 +68,11 @@ async def with_retries(
 
 
 async def _init_connection(connection: asyncpg.Connection) -> None:
+    # jsonb's binary form is a version byte and the JSON text: no str round trip.
     await connection.set_type_codec(
-        "jsonb", schema="pg_catalog", format="text",
-        encoder=lambda value: orjson.dumps(value).decode(), decoder=orjson.loads,
+        "jsonb", schema="pg_catalog", format="binary",
+        encoder=lambda value: b"\x01" + orjson.dumps(value),
+        decoder=lambda data: orjson.loads(data[1:]),
     )
     await connection.set_type_codec(
         "uuid", schema="pg_catalog", format="text", encoder=str, decoder=str

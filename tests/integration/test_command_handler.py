@@ -131,7 +131,8 @@ async def test_two_handlers_racing_on_one_record_keep_a_gapless_history(pool):
     assert len(sources) == len(set(sources))
     assert await pool.fetchval("SELECT count(*) FROM processed_source_events") == 21
     published = first.publisher.published + second.publisher.published
-    assert sorted(s.position for s in published) == [s.position for s in stored]
+    # At least once: a handler also sends the other's events still in the outbox before its own.
+    assert {s.position for s in published} == {s.position for s in stored}
 
 
 async def test_events_left_in_the_outbox_are_published_before_the_aggregates_new_ones(pool):

@@ -100,3 +100,24 @@ def _runtime(dsn: str, **settings) -> Runtime:
     topics = SimpleNamespace(inbound={}, domain_events=None, dead_letter=None)
     return Runtime(Settings(database_url=dsn, kafka_broker_url="kafka://unused:9092", **settings),
                    topics)
+
+
+async def test_upgrading_a_version_1_database_keeps_its_unpublished_events(empty_database):
+    connection = await asyncpg.connect(empty_database)
+    try:
+        version, name, sql = migration_files()[0]
+        await connection.execute("CREATE TABLE schema_migrations (version integer PRIMARY KEY,"
+                                 " name text NOT NULL, applied_at timestamptz DEFAULT now())")
+        await connection.execute(sql)
+        await connection.execute("INSERT INTO schema_migrations VALUES ($1, $2)", version, name)
+        aggregate_id = await connection.fetchval(
+            "INSERT INTO events (event_id, aggregate_id, aggregate_type, version, event_type, "
+            "occurred_at, data, metadata) VALUES (gen_random_uuid(), gen_random_uuid(), "
+            "'client', 1, 'Created', now(), '{}', '{}') RETURNING aggregate_id")
+        await connection.execute("INSERT INTO outbox (position) SELECT position FROM events")
+
+        assert await migrate(connection) == LATEST
+        waiting = await connection.fetch("SELECT aggregate_id FROM outbox")
+    finally:
+        await connection.close()
+    assert [row[0] for row in waiting] == [aggregate_id]

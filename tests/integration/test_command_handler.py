@@ -194,3 +194,15 @@ async def test_the_handler_snapshots_every_n_events_and_loads_the_same_aggregate
 
     assert len(stored) == 8 and snapshot_version == 6
     assert loaded.snapshot() == full.snapshot()
+
+
+async def test_workers_seeing_new_records_at_once_agree_on_their_aggregate_ids(pool):
+    keys = [("salesforce", "Account", f"001NEW{i:012d}") for i in range(50)]
+    maps = [PostgresIdentityMap(pool) for _ in range(4)]
+
+    assigned = await asyncio.gather(*(m.aggregate_ids(keys[::step]) for m, step in
+                                      zip(maps, (1, -1, 1, -1), strict=True)))
+
+    assert all(ids == assigned[0] for ids in assigned)
+    assert len(set(assigned[0].values())) == 50
+    assert await pool.fetchval("SELECT count(*) FROM identities") == 50

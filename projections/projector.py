@@ -15,9 +15,11 @@ would need every record's version on the other side), and a delta and the record
 would sit in different changelogs. Here a delta is derived from the record's entry before and
 after the event, so a duplicate or older event (no change to the entry) changes no total; and
 because the partial and the entry live in the same changelog partition and the partial is
-written first, carrying the offset of the last event it counted (`through`), a crash between
-the two writes is repaired by the redelivery: the partial skips the event it already counted,
-the entry applies it. The cost is a fan-in on read (one partial per partition), which is small.
+written first, naming the last change it counted (`counted`: aggregate id and version), a crash
+between the two writes is repaired by the redelivery: the entry is still behind, so the event
+applies again, and the partial, which already counted exactly that change, skips it. (Kafka
+offsets would not do as the marker: they restart when a topic is recreated, and a rebuild has
+none.) The cost is a fan-in on read (one partial per partition), which is small.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ Write = tuple[str, dict[str, Any]]
 @dataclass(frozen=True)
 class Delivery:
     """Where an event came from: its domain-events partition and offset (-1: replayed from
-    the event store by a rebuild, which counts every event it folds)."""
+    the event store by a rebuild). The offset is reported, never relied on."""
 
     partition: int
     offset: int = -1
@@ -59,7 +61,8 @@ def is_record_key(key: str) -> bool:
 
 
 def empty_progress(partition: int) -> dict[str, Any]:
-    return {"partition": partition, "through": -1, "position": 0, "events": 0, "totals": {}}
+    return {"partition": partition, "counted": None, "through": -1, "position": 0, "events": 0,
+            "totals": {}}
 
 
 def plan(projection: Projection, read: Read, event: Event, delivery: Delivery) -> list[Write]:
@@ -96,10 +99,12 @@ def _writes(projection: Projection, read: Read, aggregate_id: str, before: Entry
     writes: list[Write] = []
     key = partition_key(delivery.partition)
     progress = read(key) or empty_progress(delivery.partition)
-    if delivery.offset < 0 or progress["through"] < delivery.offset:
+    change_id = f"{aggregate_id}@{after['version']}"
+    if progress["counted"] != change_id:
         change = difference(tally_of(projection, before), tally_of(projection, after))
         writes.append((key, {
             **progress,
+            "counted": change_id,
             "through": max(progress["through"], delivery.offset),
             "position": max(progress["position"], after.get("position") or 0),
             "events": progress["events"] + after["version"] - (before or {}).get("version", 0),

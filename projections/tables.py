@@ -1,7 +1,8 @@
 """The projections' Faust tables, declared once: one table per projection and generation.
 
 Keys are raw UTF-8 strings, so a record's key in the changelog is byte-for-byte the key of its
-domain events, and Faust's key routing (`app.table_route`) finds the worker that owns it.
+domain events, and Faust's key routing (`app.table_route`) hashes it to the partition, hence the
+worker, that owns it. (Faust's own tables serialize str keys as JSON, which hashes differently.)
 """
 
 from __future__ import annotations
@@ -18,6 +19,13 @@ ROCKSDB_OPTIONS = {  # modest per-partition buffers: several tables x partitions
     "block_cache_size": 32 * 1024 * 1024,
     "block_cache_compressed_size": 8 * 1024 * 1024,
 }
+
+
+class RawKeyTable(faust.Table):
+    """A table whose str keys are stored and sent as their UTF-8 bytes."""
+
+    def _serializer_from_type(self, typ: object) -> object:
+        return "raw" if typ is str else super()._serializer_from_type(typ)
 
 
 @dataclass(frozen=True)
@@ -71,14 +79,15 @@ def declare_tables(app: faust.App, projections: Mapping[str, Projection],
 
     def declare(projection: Projection) -> ProjectionTable:
         generation = generations.get(projection.name, 1)
-        table = app.Table(
-            table_name(projection.name, generation),
+        table = app.tables.add(RawKeyTable(
+            app,
+            name=table_name(projection.name, generation),
+            beacon=app.tables.beacon,
             partitions=partitions,
             key_type=str,
-            schema=faust.Schema(key_type=str, key_serializer="raw", value_serializer="json"),
             options=dict(ROCKSDB_OPTIONS) if rocksdb else None,
             help=projection.description,
-        )
+        ))
         return ProjectionTable(projection, generation, table)
 
     return ProjectionTables({name: declare(p) for name, p in projections.items()})

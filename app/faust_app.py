@@ -44,6 +44,7 @@ def create_app(settings: Settings) -> faust.App:
         broker_commit_interval=1.0,
         stream_buffer_maxsize=8192,
         producer_linger=0.002,
+        recovery_consistency_check=settings.table_recovery_consistency_check,
     )
     app.fetch_max_wait_ms = settings.kafka_fetch_max_wait_ms
     return app

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     inbound_topic_prefix: str = "crm.inbound."
     domain_events_topic: str = "crm.domain-events"
     dead_letter_topic: str = "crm.dead-letter"
+    table_recovery_consistency_check: bool = Field(
+        True, description="Refuse to start when a table's local offset is past its changelog's "
+        "end; `crm-events run` turns it off on the embedded broker, which under-reports ends")
     table_store: str = Field(
         "rocksdict://", pattern="^(rocksdict|rocksdb|memory)://$",
         description="Read-model tables: rocksdict:// (RocksDB files under DATA_DIR, topped up "

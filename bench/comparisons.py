@@ -16,6 +16,14 @@ RATIOS = [
      "ours.commands_one_at_a_time", "eventsourcing.commands_one_at_a_time", None),
     ("ratio.batched_appends", "(c) batched appends: ours / eventsourcing",
      "ours.batched_appends", "eventsourcing.batched_appends", None),
+    ("ratio.e2e_vs_faust_ceiling", "e2e throughput / Faust consume-only ceiling",
+     "e2e.events_per_s", "e2e.faust_consume_only_events_per_s", 0.5),
+    ("ratio.e2e_vs_eventsourcing_commands", "e2e throughput / eventsourcing load+update+save "
+     "commands", "e2e.events_per_s", "eventsourcing.commands_one_at_a_time", 8.0),
+    ("ratio.rebuild_vs_feed", "rebuild throughput / reading the same events from PostgreSQL "
+     "without folding", "read_side.rebuild_events_per_s", "read_side.feed_events_per_s", None),
+    ("ratio.read_p99_vs_health_p99", "read API get by id p99 / GET /health p99 (web floor)",
+     "read_side.get_by_id_ms_p99", "read_side.health_ms_p99", None),
 ]
 
 

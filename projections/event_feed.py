@@ -3,7 +3,7 @@ domain-event messages (for rebuilds), and how many events lie beyond a position 
 
 The feed yields the same messages as `StoredEvent.to_message()` (and as the domain-events
 topic carries), built straight from the rows: a rebuild reads every event, and skipping the
-domain objects in between roughly doubles its speed (see bench/projections_bench.py).
+domain objects in between roughly doubles its speed (see bench/read_side_bench.py).
 """
 
 from __future__ import annotations

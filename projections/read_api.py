@@ -108,14 +108,18 @@ def _register_collection(app: faust.App, table: ProjectionTable, cluster: Cluste
     store = table.table
     allowed = set(table.projection.filters) | set(PAGING) | set(LOOKUP)
 
+    @app.table_route(table=store, match_info="aggregate_id")
+    async def routed_get(view: View, request: Request, aggregate_id: str) -> Response:
+        found = visible(store.get(aggregate_id)) if is_record_key(aggregate_id) else None
+        if found is None:
+            return view.error(404, f"no {collection} record {aggregate_id}")
+        return view.json(found)
+
     @app.page(f"/{collection}/{{aggregate_id}}", name=f"{collection}-by-id")
     class ById(View):
-        @app.table_route(table=store, match_info="aggregate_id")
         async def get(self, request: Request, aggregate_id: str) -> Response:
-            view = visible(store.get(aggregate_id)) if is_record_key(aggregate_id) else None
-            if view is None:
-                return self.error(404, f"no {collection} record {aggregate_id}")
-            return self.json(view)
+            await _know_partitions(app, store)
+            return await routed_get(self, request, aggregate_id=aggregate_id)
 
     @app.page(f"/{collection}", name=f"{collection}-list")
     class Listing(View):
@@ -164,3 +168,12 @@ async def _gather(view: View, cluster: Cluster, table: ProjectionTable, request:
         return await cluster.gather(table, url or request.url, answer)
     except PartitionsUnavailable as error:
         return view.error(503, str(error))
+
+
+async def _know_partitions(app: faust.App, store: faust.types.TableT) -> None:
+    """Faust routes a key by the producer's metadata of the table's changelog topic, which the
+    producer fetches only when it first writes there: a read before that write would fail."""
+    topic = store.changelog_topic.get_topic_name()
+    producer = app.producer._ensure_producer()  # the aiokafka producer Faust routes with
+    if producer._metadata.partitions_for_topic(topic) is None:
+        await producer.partitions_for(topic)

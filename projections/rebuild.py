@@ -115,14 +115,24 @@ async def write_changelog(bootstrap: str, topic: str, table: dict[str, dict[str,
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20,
                                 max_batch_size=512 * 1024)
     await producer.start()
+    # Each partition's last record goes alone, after the rest were acked: the embedded tansu
+    # broker reports a partition's end offset as its last batch's base offset + 1, and Faust
+    # recovers a changelog only up to that end. A last batch of one record makes it exact.
+    last_of_partition = {value["partition"]: key for key, value in table.items()}
+    held_back = set(last_of_partition.values())
     try:
-        sends = [await producer.send(topic, key=key.encode(), value=orjson.dumps(value),
-                                     partition=value["partition"])
-                 for key, value in table.items()]
-        for send in sends:
-            await send
+        await _send_all(producer, topic, [(k, v) for k, v in table.items() if k not in held_back])
+        await _send_all(producer, topic, [(k, table[k]) for k in held_back])
     finally:
         await producer.stop()
+
+
+async def _send_all(producer: AIOKafkaProducer, topic: str,
+                    records: list[tuple[str, dict[str, Any]]]) -> None:
+    sends = [await producer.send(topic, key=key.encode(), value=orjson.dumps(value),
+                                 partition=value["partition"]) for key, value in records]
+    for send in sends:
+        await send
 
 
 async def rebuild(projection: Projection, pool: asyncpg.Pool, *, bootstrap: str, app_id: str,

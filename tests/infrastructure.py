@@ -23,6 +23,10 @@ def docker_available() -> bool:
         return False
 
 
+# Settings a service needs on the broker the tests use (see `kafka_broker`).
+BROKER_SETTINGS: dict[str, str] = {}
+
+
 @contextlib.contextmanager
 def kafka_broker() -> Iterator[str]:
     if os.environ.get("KAFKA_BROKER_URL"):
@@ -34,6 +38,8 @@ def kafka_broker() -> Iterator[str]:
             yield f"kafka://{kafka.get_bootstrap_server()}"
     else:
         broker = EmbeddedBroker(free_port(), Path(tempfile.mkdtemp()) / "broker.log").start()
+        # tansu under-reports a partition's end offset after batched writes
+        BROKER_SETTINGS["TABLE_RECOVERY_CONSISTENCY_CHECK"] = "false"
         try:
             yield broker.url
         finally:

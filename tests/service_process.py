@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
-from infrastructure import unique_name
+from infrastructure import BROKER_SETTINGS, unique_name
 
 from app.embedded import free_port
 
@@ -43,6 +43,7 @@ class ServiceProcess:
             "KAFKA_SESSION_TIMEOUT_S": "6",
             "KAFKA_REBALANCE_TIMEOUT_S": "6",
             "KAFKA_HEARTBEAT_INTERVAL_S": "1",
+            **BROKER_SETTINGS,
             "LOG_LEVEL": "info",
             **settings,
         }

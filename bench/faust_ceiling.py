@@ -1,0 +1,45 @@
+"""The framework's ceiling: a Faust agent that only consumes (run as its own process).
+
+`python -m bench.faust_ceiling BROKER_URL TOPIC COUNT PARTITIONS` prints the seconds from the first
+to the last of COUNT events, as JSON. Built like the service's app (same transport, same consumer
+settings), so the comparison isolates what the service does per event.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import uuid
+
+from app.kafka_transport import CRMEventsApp
+
+
+def main(broker_url: str, topic_name: str, count: int, partitions: int) -> None:
+    app = CRMEventsApp(f"ceiling-{uuid.uuid4().hex[:8]}", broker=broker_url, store="memory://",
+                       topic_partitions=partitions, web_enabled=False, autodiscover=False,
+                       key_serializer="raw", value_serializer="raw",
+                       consumer_auto_offset_reset="earliest", broker_session_timeout=6,
+                       broker_rebalance_timeout=6, broker_heartbeat_interval=1,
+                       stream_buffer_maxsize=8192)
+    app.fetch_max_wait_ms = 50
+    topic = app.topic(topic_name, key_type=bytes, value_type=bytes, partitions=partitions)
+    state = {"seen": 0, "first": 0.0}
+
+    @app.agent(topic)
+    async def only_consume(stream):
+        async for _ in stream:
+            state["seen"] += 1
+            if state["seen"] == 1:
+                state["first"] = time.monotonic()
+            if state["seen"] == count:
+                print(json.dumps({"seconds": time.monotonic() - state["first"]}), flush=True)
+                os._exit(0)
+
+    sys.argv = [sys.argv[0], "worker", "--loglevel", "warning", "--without-web"]
+    app.main()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))

@@ -1,0 +1,263 @@
+"""End-to-end figures of the whole service, each beside a baseline measured in the same run.
+
+- e2e_events_per_s: 10,000 Salesforce events over 1,000 records, pre-loaded on the inbound topic,
+  processed by one worker until the last is visible in the read model (committed in PostgreSQL,
+  published, projected); against a Faust consume-only agent and raw aiokafka on the same topic.
+- e2e_latency_ms_p50/p99: bridge 202 to visible in the read API, at a steady 1,000 events/s.
+- bridge_requests_per_s and its p99, with many concurrent clients (wrk when installed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from bench.figures import Figure
+from bench.harness import (
+    ServiceProcess,
+    bootstrap_of,
+    change_stream,
+    load_sample,
+    percentile,
+    produce,
+    wait_for,
+)
+from bench.postgres_server import new_database
+
+RECORDS, CHANGES_PER_RECORD = 1_000, 10
+PARTITIONS = 4
+LATENCY_RATE, LATENCY_SECONDS, LATENCY_SAMPLE_EVERY = 1_000, 15, 10
+
+
+def run(server_dsn: str, broker_url: str) -> list[Figure]:
+    return (throughput(broker_url, server_dsn) + latency(broker_url, server_dsn)
+            + bridge(broker_url, server_dsn))
+
+
+# -- throughput ---------------------------------------------------------------------------------
+
+def throughput(broker_url: str, server_dsn: str) -> list[Figure]:
+    stream = change_stream(RECORDS, CHANGES_PER_RECORD - 1)
+    with new_database(server_dsn, "bench_e2e") as database:
+        seconds, inbound = _process_preloaded(broker_url, database, stream)
+    ours = len(stream) / seconds
+    bootstrap = bootstrap_of(broker_url)
+    ceiling = _faust_ceiling(broker_url, bootstrap, stream)
+    raw = _raw_consume(bootstrap, inbound, len(stream))
+    note = f"{len(stream):,} events over {RECORDS:,} records, {PARTITIONS} partitions"
+    return [
+        Figure("e2e.events_per_s", "e2e: preloaded Salesforce events committed, published and "
+               "projected, one worker", ours, "events/s", note),
+        Figure("e2e.faust_consume_only_events_per_s", "baseline: Faust agent that only consumes "
+               "the same topic", ceiling, "events/s", note),
+        Figure("e2e.aiokafka_consume_events_per_s", "baseline: raw aiokafka consume of the same "
+               "topic", raw, "events/s", note),
+    ]
+
+
+def _process_preloaded(broker_url: str, database: str, stream) -> tuple[float, str]:
+    """Seconds from the first event recorded to the last one visible, and the inbound topic."""
+    bootstrap = bootstrap_of(broker_url)
+    service = ServiceProcess(broker_url, database, TOPIC_PARTITIONS=str(PARTITIONS)).start()
+    service.stop()  # the topics exist now; load them while no one consumes
+    asyncio.run(produce(bootstrap, service.topics["inbound"], stream))
+    service.start()
+    try:
+        last_ids = [record_id for record_id, _ in stream[-20:]]
+        with service.client() as http:
+            wait_for(lambda: all(_version(http, rid) == CHANGES_PER_RECORD for rid in last_ids),
+                     timeout=600, interval=0.05)
+            finished = time.time()
+            wait_for(lambda: all(_version(http, f"001KILL{r:011d}") == CHANGES_PER_RECORD
+                                 for r in range(RECORDS)), timeout=120, interval=0.5)
+        started = asyncio.run(_first_recorded_at(database))
+    finally:
+        service.stop()
+    return finished - started, service.topics["inbound"]
+
+
+def _version(http, record_id: str) -> int | None:
+    response = http.get("/clients", params={"provider": "salesforce", "external_id": record_id})
+    return response.json()["version"] if response.status_code == 200 else None
+
+
+async def _first_recorded_at(dsn: str) -> float:
+    connection = await asyncpg.connect(dsn)
+    try:
+        return (await connection.fetchval("SELECT min(recorded_at) FROM events")).timestamp()
+    finally:
+        await connection.close()
+
+
+def _faust_ceiling(broker_url: str, bootstrap: str, stream) -> float:
+    topic = f"bench.ceiling.{uuid.uuid4().hex[:8]}"
+    _create_topic(bootstrap, topic)
+    asyncio.run(produce(bootstrap, topic, stream))
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.faust_ceiling", broker_url, topic, str(len(stream)),
+         str(PARTITIONS)], capture_output=True, text=True, timeout=300, check=True)
+    seconds = json.loads(result.stdout.strip().splitlines()[-1])["seconds"]
+    return len(stream) / seconds
+
+
+def _create_topic(bootstrap: str, topic: str) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    async def create() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(topic, PARTITIONS, 1)])
+        finally:
+            await admin.close()
+
+    asyncio.run(create())
+
+
+def _raw_consume(bootstrap: str, topic: str, count: int) -> float:
+    async def consume() -> float:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                    group_id=None, fetch_max_wait_ms=50)
+        await consumer.start()
+        try:
+            await consumer.topics()
+            partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            seen, first = 0, None
+            while seen < count:
+                batches = await consumer.getmany(timeout_ms=500, max_records=5000)
+                if first is None and batches:
+                    first = time.monotonic()
+                seen += sum(len(records) for records in batches.values())
+            return count / (time.monotonic() - first)
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(consume())
+
+
+# -- latency ------------------------------------------------------------------------------------
+
+def latency(broker_url: str, server_dsn: str) -> list[Figure]:
+    with new_database(server_dsn, "bench_latency") as database:
+        service = ServiceProcess(broker_url, database, TOPIC_PARTITIONS=str(PARTITIONS)).start()
+        try:
+            samples = asyncio.run(_steady_load(service.url, service.env["BRIDGE_API_KEYS"]))
+        finally:
+            service.stop()
+    note = (f"{LATENCY_RATE:,} events/s posted over HTTP for {LATENCY_SECONDS} s; "
+            f"{len(samples):,} sampled")
+    p99 = percentile(samples, 0.99) * 1000
+    return [
+        Figure("e2e.latency_ms_p50", "e2e latency p50: bridge 202 to visible in the read API",
+               percentile(samples, 0.50) * 1000, "ms", note),
+        Figure("e2e.latency_ms_p99", "e2e latency p99: bridge 202 to visible in the read API",
+               p99, "ms", f"{note}; target < 250 ms: {'met' if p99 < 250 else 'MISSED'}"),
+    ]
+
+
+async def _steady_load(url: str, api_key: str) -> list[float]:
+    template = load_sample("account_create")
+    headers = {"X-API-Key": api_key, "Content-Type": "application/json"}
+    latencies: list[float] = []
+    pending: list[asyncio.Task] = []
+    connector = aiohttp.TCPConnector(limit=200)
+    async with aiohttp.ClientSession(url, connector=connector, headers=headers) as http:
+        started = time.monotonic()
+        for n in range(LATENCY_RATE * LATENCY_SECONDS):
+            await asyncio.sleep(max(0.0, started + n / LATENCY_RATE - time.monotonic()))
+            record_id = f"001LAT{n:012d}"
+            envelope = json.loads(json.dumps(template))
+            envelope["id"] = str(uuid.uuid4())
+            envelope["detail"]["payload"]["ChangeEventHeader"]["recordIds"] = [record_id]
+            tracked = n % LATENCY_SAMPLE_EVERY == 0
+            pending.append(asyncio.create_task(_post(http, envelope, record_id, tracked,
+                                                     latencies)))
+        await asyncio.gather(*pending)
+    return latencies
+
+
+async def _post(http, envelope, record_id: str, tracked: bool, latencies: list[float]) -> None:
+    async with http.post("/events/salesforce/", data=json.dumps(envelope)) as response:
+        if response.status != 202:
+            raise RuntimeError(f"bridge answered {response.status}: {await response.text()}")
+    accepted = time.monotonic()
+    if not tracked:
+        return
+    params = {"provider": "salesforce", "external_id": record_id}
+    while True:
+        async with http.get("/clients", params=params) as response:
+            if response.status == 200:
+                latencies.append(time.monotonic() - accepted)
+                return
+        await asyncio.sleep(0.005)
+
+
+# -- bridge -------------------------------------------------------------------------------------
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["X-API-Key"] = "{key}"
+wrk.body = [[{body}]]
+"""
+
+
+def bridge(broker_url: str, server_dsn: str) -> list[Figure]:
+    if shutil.which("wrk") is None:
+        print("wrk not installed (apt-get install wrk): bridge figures skipped", file=sys.stderr)
+        return []
+    with new_database(server_dsn, "bench_bridge") as database:
+        service = ServiceProcess(broker_url, database, TOPIC_PARTITIONS=str(PARTITIONS)).start()
+        try:
+            posts = _wrk(service, "/events/salesforce/", load_sample("account_update"))
+            health = _wrk(service, "/health", None)
+        finally:
+            service.stop()
+    note = f"wrk {WRK_ARGS}; non-2xx: {posts['non_2xx']:.0f}"
+    rps, p99 = posts["requests_per_s"], posts["p99_ms"]
+    return [
+        Figure("bridge.requests_per_s", "bridge: POST /events/salesforce/ accepted (acked by the "
+               "broker)", rps, "requests/s", f"{note}; target >= 3,000: "
+               f"{'met' if rps >= 3000 else 'MISSED'}"),
+        Figure("bridge.latency_ms_p99", "bridge: POST p99 latency", p99, "ms",
+               f"target < 50 ms: {'met' if p99 < 50 else 'MISSED'}"),
+        Figure("bridge.health_requests_per_s", "baseline: GET /health on the same server (the "
+               "web framework's ceiling)", health["requests_per_s"], "requests/s", note),
+    ]
+
+
+WRK_ARGS = "-t2 -c64 -d10s"
+
+
+def _wrk(service: ServiceProcess, path: str, body: dict | None) -> dict[str, float]:
+    command = ["wrk", *WRK_ARGS.split(), "--latency", f"{service.url}{path}"]
+    if body is not None:
+        script = Path(tempfile.mkdtemp()) / "post.lua"
+        script.write_text(WRK_SCRIPT.format(key=service.env["BRIDGE_API_KEYS"],
+                                            body=json.dumps(body)))
+        command[-1:-1] = ["-s", str(script)]
+    output = subprocess.run(command, capture_output=True, text=True, check=True,
+                            timeout=60).stdout
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    return {"requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1]),
+            "p99_ms": _wrk_ms(re.search(r"99%\s+([\d.]+\w+)", output)[1]),
+            "non_2xx": float(non_2xx[1]) if non_2xx else 0.0}
+
+
+def _wrk_ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(\w+)", value).groups()
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]

@@ -1,0 +1,306 @@
+"""The read side over HTTP, on one service process shared by the module: freshness, filters and
+pages, aggregate views, duplicates and out-of-order events injected on the domain-events topic,
+a lost publish repaired from the event store, restart recovery, and a rebuild equal to live.
+
+Each test uses record ids and field values of its own, so counts are exact whatever ran before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import httpx
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+from service_process import ServiceProcess, load_sample, wait_for
+
+from app.db import create_pool
+from app.event_store import PostgresEventStore
+from domain.events import EventMetadata, Updated
+from projections.rebuild import bootstrap_servers
+
+pytestmark = pytest.mark.e2e
+
+COMMIT_MS = 1_763_633_730_000
+
+
+@pytest.fixture(scope="module")
+def service(broker_url, module_database):
+    process = ServiceProcess(broker_url, module_database).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def http(service):
+    with service.client() as client:
+        yield client
+
+
+def tag() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+def account(record_id: str, step: int = 0, **fields) -> dict:
+    """A CREATE (step 0) or an UPDATE of the given Account fields."""
+    envelope = copy.deepcopy(load_sample("account_create" if step == 0 else "account_update"))
+    envelope["id"] = str(uuid.uuid4())
+    payload = envelope["detail"]["payload"]
+    header = payload["ChangeEventHeader"]
+    header.update(recordIds=[record_id], transactionKey=str(uuid.uuid4()),
+                  commitTimestamp=COMMIT_MS + step * 1000)
+    if step:
+        for name in ("Industry", "NumberOfEmployees", "LastModifiedDate"):
+            payload.pop(name)
+        header["changedFields"] = list(fields)
+    payload.update(fields)
+    return envelope
+
+
+def opportunity(record_id: str, stage: str, amount: float) -> dict:
+    envelope = account(record_id)
+    envelope["detail-type"] = "OpportunityChangeEvent"
+    payload = envelope["detail"]["payload"]
+    payload["ChangeEventHeader"]["entityName"] = "Opportunity"
+    envelope["detail"]["payload"] = {"ChangeEventHeader": payload["ChangeEventHeader"],
+                                     "Name": f"Deal {record_id}", "StageName": stage,
+                                     "Amount": amount, "CloseDate": "2027-01-31"}
+    return envelope
+
+
+def post(http: httpx.Client, envelope: dict) -> None:
+    response = http.post("/events/salesforce/", json=envelope)
+    assert response.status_code == 202, response.text
+
+
+def by_external_id(http: httpx.Client, collection: str, external_id: str) -> dict | None:
+    response = http.get(f"/{collection}", params={"provider": "salesforce",
+                                                  "external_id": external_id})
+    return response.json() if response.status_code == 200 else None
+
+
+def at_version(http: httpx.Client, collection: str, external_id: str, version: int) -> dict:
+    return wait_for(lambda: (v := by_external_id(http, collection, external_id))
+                    and v["version"] >= version and v, timeout=20)
+
+
+def view_rows(http: httpx.Client, view: str, **match) -> list[dict]:
+    rows = http.get(f"/views/{view}").json()["rows"]
+    return [row for row in rows if all(row.get(k) == v for k, v in match.items())]
+
+
+def everything(http: httpx.Client) -> dict:
+    """Every list (all pages) and every aggregate view the API serves."""
+    snapshot = {}
+    for collection in ("clients", "contacts", "deals"):
+        items, after = [], None
+        while True:
+            page = http.get(f"/{collection}", params={"limit": 500, **(
+                {"after": after} if after else {})}).json()
+            items += page["items"]
+            if not (after := page["next"]):
+                break
+        snapshot[collection] = items
+    for view in ("clients-by-status", "clients-by-industry", "deals-by-stage"):
+        snapshot[view] = http.get(f"/views/{view}").json()["rows"]
+    return snapshot
+
+
+def test_a_posted_change_is_readable_within_seconds(http):
+    record = f"001FRESH{tag()}"
+    started = time.monotonic()
+
+    post(http, account(record, Industry="Freshness"))
+    view = at_version(http, "clients", record, 1)
+
+    latency = time.monotonic() - started
+    print(f"post-to-readable latency: {latency * 1000:.0f} ms")
+    assert latency < 5.0
+    assert view["industry"] == "Freshness"
+    assert http.get(f"/clients/{view['aggregate_id']}").json() == view
+
+
+def test_lists_filter_by_status_and_industry_and_page_with_a_cursor(http):
+    industry = f"Ind-{tag()}"
+    records = [f"001LIST{tag()}" for _ in range(5)]
+    for number, record in enumerate(records):
+        post(http, account(record, Industry=industry,
+                           Status__c="Active" if number < 3 else "Prospect"))
+    wait_for(lambda: http.get("/clients", params={"industry": industry}).json()["total"] == 5,
+             timeout=20)
+
+    first = http.get("/clients", params={"industry": industry, "limit": 2}).json()
+    second = http.get("/clients", params={"industry": industry, "limit": 2,
+                                          "after": first["next"]}).json()
+    third = http.get("/clients", params={"industry": industry, "limit": 2,
+                                         "after": second["next"]}).json()
+    active = http.get("/clients", params={"industry": industry, "status": "Active"}).json()
+
+    pages = [item["external_ids"]["salesforce"] for p in (first, second, third)
+             for item in p["items"]]
+    assert sorted(pages) == sorted(records) and len(set(pages)) == 5
+    assert (first["total"], len(first["items"]), third["next"]) == (5, 2, None)
+    assert active["total"] == 3 and {i["status"] for i in active["items"]} == {"Active"}
+    assert http.get("/clients", params={"colour": "red"}).status_code == 400
+
+
+def test_aggregate_views_count_clients_and_add_up_deal_amounts(http):
+    industry, stage = f"Seg-{tag()}", f"Stage-{tag()}"
+    clients = [f"001SEG{tag()}" for _ in range(3)]
+    for record in clients:
+        post(http, account(record, Industry=industry))
+    deals = [f"006DEAL{tag()}" for _ in range(3)]
+    for record, amount in zip(deals, (1000.25, 2000.5, 0.25), strict=True):
+        post(http, opportunity(record, stage, amount))
+    post(http, account(clients[0], step=1, Industry=f"{industry}-moved"))
+
+    wait_for(lambda: view_rows(http, "deals-by-stage", stage=stage) == [
+        {"stage": stage, "count": 3, "amount": 3001.0}], timeout=20)
+    wait_for(lambda: view_rows(http, "clients-by-industry", industry=f"{industry}-moved"),
+             timeout=20)
+
+    assert view_rows(http, "clients-by-industry", industry=industry) == [
+        {"industry": industry, "count": 2}]
+    assert view_rows(http, "clients-by-industry", industry=f"{industry}-moved") == [
+        {"industry": f"{industry}-moved", "count": 1}]
+    deal = at_version(http, "deals", deals[0], 1)
+    assert (deal["stage"], deal["amount"]) == (stage, 1000.25)
+
+
+def test_duplicate_and_out_of_order_domain_events_change_nothing(http, service, broker_url):
+    industry, record = f"Dup-{tag()}", f"001DUP{tag()}"
+    post(http, account(record, Industry=industry, Status__c="Active"))
+    post(http, account(record, step=1, Status__c="Prospect"))
+    view = at_version(http, "clients", record, 2)
+    history = http.get(f"/aggregates/{view['aggregate_id']}/events").json()["events"]
+
+    asyncio.run(inject(broker_url, service.topics["domain_events"],
+                       [history[1], history[0], history[1], history[0]]))
+    post(http, account(record, step=2, NumberOfEmployees=7))  # after the injected ones
+    after = at_version(http, "clients", record, 3)
+
+    assert after["version"] == 3 and after["status"] == "Prospect"
+    assert after["fields"]["employees"] == 7 and after["industry"] == industry
+    assert view_rows(http, "clients-by-industry", industry=industry) == [
+        {"industry": industry, "count": 1}]
+
+
+def test_a_lost_publish_is_detected_as_a_gap_and_repaired_from_the_event_store(
+        http, service, module_database):
+    industry, record = f"Gap-{tag()}", f"001GAP{tag()}"
+    post(http, account(record, Industry=industry))
+    view = at_version(http, "clients", record, 1)
+    asyncio.run(append_unpublished(module_database, view, {"industry": f"{industry}-stored"}))
+
+    post(http, account(record, step=3, NumberOfEmployees=42))  # version 3: the agent has 1
+    repaired = at_version(http, "clients", record, 3)
+
+    assert repaired["industry"] == f"{industry}-stored" and repaired["fields"]["employees"] == 42
+    assert view_rows(http, "clients-by-industry", industry=industry) == []
+    assert view_rows(http, "clients-by-industry", industry=f"{industry}-stored") == [
+        {"industry": f"{industry}-stored", "count": 1}]
+    assert "repairing from the event store" in service.log()
+
+
+def test_projections_report_their_position_and_no_lag_once_caught_up(http, module_database):
+    last = asyncio.run(max_position(module_database))
+
+    report = wait_for(lambda: (r := http.get("/projections").json()["projections"])
+                      and r["clients"]["last_position"] == last.get("client")
+                      and r["clients"]["consumer_lag"] == 0 and r, timeout=20)
+
+    assert report["clients"]["store_events_after"] == 0
+    assert report["client-segments"]["last_position"] == last["client"]
+    assert report["deal-pipeline"]["last_position"] == last["deal"]
+    assert report["clients"]["generation"] == 1 and report["clients"]["table"] == "clients-g1"
+    assert set(report["clients"]["partitions"]) == {"0", "1", "2", "3"}
+
+
+def test_values_are_equal_after_a_restart_from_the_local_store_and_changelog(http, service):
+    before = everything(http)
+
+    service.restart()
+
+    with service.client() as fresh:
+        wait_for(lambda: fresh.get("/clients").status_code == 200
+                 and everything(fresh) == before, timeout=30)
+    assert any(Path(service.data_dir, "faust").rglob("*.sst")) or any(
+        Path(service.data_dir, "faust").rglob("CURRENT")), "no RocksDB files under DATA_DIR"
+    assert sum(len(before[c]) for c in ("clients", "deals")) >= 10
+
+
+def test_a_rebuilt_generation_equals_the_live_one_and_catches_up_after_its_build(
+        http, service):
+    served_during = []
+    rebuild = subprocess.Popen(
+        [sys.executable, "-m", "app", "projections", "rebuild", "clients"], env=service.env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    while rebuild.poll() is None:
+        served_during.append(http.get("/clients", params={"limit": 1}).status_code)
+        time.sleep(0.05)
+    output = rebuild.stdout.read()
+    assert rebuild.returncode == 0, output
+    assert "generation 2 built" in output and "events/s" in output
+    assert served_during and set(served_during) == {200}
+
+    late = f"001LATE{tag()}"  # recorded after the rebuild: only generation 1 has it
+    post(http, account(late, Industry="Late"))
+    at_version(http, "clients", late, 1)
+    live = everything(http)
+
+    service.restart()
+
+    with service.client() as fresh:
+        wait_for(lambda: fresh.get("/clients").status_code == 200
+                 and everything(fresh) == live, timeout=30)
+        report = fresh.get("/projections").json()["projections"]
+    assert report["clients"]["generation"] == 2 and report["clients"]["table"] == "clients-g2"
+    assert report["client-segments"]["generation"] == 1
+    assert "generation 2 is live; republished" in service.log()
+
+
+async def inject(broker_url: str, topic: str, messages: list[dict]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers(broker_url), acks="all")
+    await producer.start()
+    try:
+        for message in messages:
+            await producer.send_and_wait(topic, key=message["aggregate_id"].encode(),
+                                         value=orjson.dumps(message))
+    finally:
+        await producer.stop()
+
+
+async def append_unpublished(dsn: str, view: dict, data: dict) -> None:
+    """Version 2 stored but never published (its outbox row is gone, as if relayed)."""
+    pool = await create_pool(dsn, min_size=1, max_size=2)
+    try:
+        store = PostgresEventStore(pool)
+        external_id = view["external_ids"]["salesforce"]
+        metadata = EventMetadata("corr", f"lost-{external_id}", "salesforce", external_id,
+                                 f"lost-{external_id}", "tx-lost", 1, COMMIT_MS + 1500, "test")
+        event = Updated(aggregate_id=view["aggregate_id"], aggregate_type="client", version=2,
+                        occurred_at=datetime.fromtimestamp((COMMIT_MS + 1500) / 1000, UTC),
+                        data=data, metadata=metadata)
+        stored = await store.append(view["aggregate_id"], [event], expected_version=1)
+        await store.mark_published([s.position for s in stored])
+    finally:
+        await pool.close()
+
+
+async def max_position(dsn: str) -> dict[str, int]:
+    connection = await asyncpg.connect(dsn)
+    try:
+        rows = await connection.fetch(
+            "SELECT aggregate_type, max(position) FROM events GROUP BY aggregate_type")
+        return {row[0]: row[1] for row in rows}
+    finally:
+        await connection.close()

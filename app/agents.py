@@ -8,10 +8,12 @@ from collections.abc import Sequence
 
 import faust
 
+from app import metrics, tracing
 from app.db import is_transient
 from app.dead_letters import DeadLetter, InboundMessage
 from app.runtime import Runtime
 from app.settings import Settings
+from app.structured_logging import correlated
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +44,11 @@ def _register_command_agent(app: faust.App, runtime: Runtime, settings: Settings
     async def process_events(stream: faust.StreamT) -> None:
         async for events in stream.take_events(settings.command_batch_size,
                                                within=settings.command_batch_within_s):
-            await handle_until_done(runtime, [_inbound(provider, event) for event in events])
+            messages = [_inbound(provider, event) for event in events]
+            with correlated(m.correlation_id for m in messages), tracing.consuming(
+                    f"process {provider} events", [m.headers for m in messages],
+                    {"crm.provider": provider, "messaging.batch.message_count": len(messages)}):
+                await handle_until_done(runtime, messages)
 
 
 async def handle_until_done(runtime: Runtime, messages: Sequence[InboundMessage]) -> None:
@@ -52,11 +58,13 @@ async def handle_until_done(runtime: Runtime, messages: Sequence[InboundMessage]
         try:
             await runtime.handler.handle(messages)
             return
-        except Exception:
+        except Exception as error:
+            metrics.COMMAND_BATCH_ERRORS.labels(type(error).__name__).inc()
             log.exception("command batch of %d failed (attempt %d)", len(messages), attempt)
             await asyncio.sleep(min(MAX_BACKOFF_S, 0.2 * 2**attempt))
     for message in messages:
-        await _handle_alone(runtime, message)
+        with correlated([message.correlation_id]):
+            await _handle_alone(runtime, message)
 
 
 async def _handle_alone(runtime: Runtime, message: InboundMessage) -> None:

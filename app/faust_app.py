@@ -9,7 +9,7 @@ import faust
 from app.kafka_transport import CRMEventsApp
 from app.settings import Settings
 
-PROVIDERS = ("salesforce",)
+PROVIDERS = ("salesforce", "hubspot", "pipedrive")
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 
 import faust
 import orjson
 
+from app import metrics
 from app.dead_letters import DeadLetter
 from app.event_store import StoredEvent
+from app.structured_logging import correlated
+
+log = logging.getLogger(__name__)
 
 
 class DomainEventPublisher:
@@ -38,3 +43,10 @@ class DeadLetterTopic:
             for letter in dead_letters
         ]
         await asyncio.gather(*sends)
+        for letter in dead_letters:
+            metrics.DEAD_LETTERS.labels(letter.stage).inc()
+            with correlated([letter.message.correlation_id]):
+                log.warning("dead-lettered %s at stage %s: %s",
+                            letter.source_event_id or f"{letter.message.topic}:"
+                            f"{letter.message.partition}:{letter.message.offset}",
+                            letter.stage, letter.reason)

@@ -42,7 +42,8 @@ def openapi_document() -> dict[str, Any]:
         "paths": {
             "/events/salesforce/": {
                 "post": {
-                    "summary": "Accept a Salesforce change event from an EventBridge API destination",
+                    "summary": "Accept a Salesforce change event from an EventBridge API "
+                               "destination",
                     "requestBody": {"required": True, "content": {"application/json": {
                         "schema": {"$ref": "#/components/schemas/SalesforceEnvelope"}}}},
                     "responses": {

@@ -18,9 +18,8 @@ from app.faust_app import Topics
 from app.identity_map import PostgresIdentityMap
 from app.kafka_io import DeadLetterTopic, DomainEventPublisher
 from app.migrate import migrate
-from app.salesforce_client import SalesforceRecordReader
+from app.providers import close_crm_clients, crm_providers
 from app.settings import Settings
-from domain.providers import salesforce
 
 log = logging.getLogger(__name__)
 
@@ -56,17 +55,13 @@ class Runtime(Service):
         )
 
     async def on_stop(self) -> None:
+        if self.handler is not None:
+            await close_crm_clients(self.handler.providers)
         if self.pool is not None:
             await self.pool.close()
 
     def _providers(self) -> dict[str, Provider]:
-        crm = (SalesforceRecordReader(self.settings)
-               if SalesforceRecordReader.configured(self.settings) else None)
-        if crm is None:
-            log.warning("no Salesforce API configured: gap and missing-create events will be "
-                        "dead-lettered until SALESFORCE_* settings are given")
-        return {"salesforce": Provider(salesforce.SalesforceAdapter(),
-                                       salesforce.commands_from_envelope, crm)}
+        return crm_providers(self.settings)
 
     async def history(self, aggregate_id: str) -> list[dict[str, Any]]:
         assert self.store is not None

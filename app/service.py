@@ -15,6 +15,9 @@ from app.agents import register_command_agents
 from app.bridge import register_bridge
 from app.db import with_retries
 from app.faust_app import create_app, declare_topics
+from app.hubspot_bridge import register_hubspot_bridge
+from app.operations_api import register_operations_api
+from app.pipedrive_bridge import register_pipedrive_bridge
 from app.runtime import Runtime
 from app.settings import Settings
 from projections import event_feed, rebuild
@@ -23,6 +26,7 @@ from projections.catalog import projections
 from projections.cluster import Cluster
 from projections.generations import Generation
 from projections.generations import current as current_generations
+from projections.read_access import ReadAccess
 from projections.read_api import register_read_api
 from projections.tables import ProjectionTables, declare_tables
 
@@ -39,6 +43,8 @@ def build_service(settings: Settings, generations: Mapping[str, Generation] | No
     topics = declare_topics(app, settings)
     runtime = Runtime(settings, topics)
     register_bridge(app, topics.inbound["salesforce"], settings)
+    register_hubspot_bridge(app, topics.inbound["hubspot"], settings)
+    register_pipedrive_bridge(app, topics.inbound["pipedrive"], settings)
     register_command_agents(app, runtime, settings)
     register_read_side(app, runtime, topics.domain_events, settings, generations)
     return app, runtime
@@ -75,7 +81,8 @@ def register_read_side(app: faust.App, runtime: Runtime, domain_events: faust.To
         app, tables, Cluster(app, settings.topic_partitions), runtime.history,
         events_after=events_after,
         consumer_lag=lambda partitions: consumed.lag(app.consumer, domain_events, partitions),
-        is_ready=lambda: runtime.ready)
+        is_ready=lambda: runtime.ready, access=ReadAccess(settings.read_keys))
+    register_operations_api(app, runtime, settings, consumed)
     _register_catch_up(app, runtime, tables, generations)
 
 

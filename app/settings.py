@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     bridge_api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list, description="Comma-separated keys accepted in X-API-Key"
     )
+    read_api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="Comma-separated keys the read API requires in "
+        "X-API-Key; unset = the read API is open (health, readiness and metrics always are)"
+    )
     max_body_bytes: int = Field(512 * 1024, ge=1024, description="Largest accepted request body")
     bridge_ack_timeout_s: float = Field(
         4.0, gt=0, description="Longest wait for the broker's ack before answering 503"
@@ -85,9 +89,39 @@ class Settings(BaseSettings):
     salesforce_timeout_s: float = Field(10.0, gt=0)
     salesforce_max_retries: int = Field(3, ge=0)
 
-    log_level: str = Field("info", pattern="^(?i)(debug|info|warning|error|critical)$")
+    hubspot_client_secret: SecretStr | None = Field(
+        None, description="HubSpot app client secret: signs X-HubSpot-Signature-v3; unset = "
+        "POST /events/hubspot/ is disabled")
+    hubspot_webhook_url: str | None = Field(
+        None, description="The target URL as configured in HubSpot, when a proxy changes the "
+        "one requests arrive at (the v3 signature covers it); unset = the request's own URL")
+    hubspot_access_token: SecretStr | None = Field(
+        None, description="HubSpot private app / OAuth token, to read records the webhooks "
+        "only name")
+    hubspot_api_url: str = Field("https://api.hubapi.com", description="HubSpot API base URL")
+    hubspot_timeout_s: float = Field(10.0, gt=0)
+    hubspot_max_retries: int = Field(3, ge=0)
+    pipedrive_webhook_user: str | None = Field(
+        None, description="HTTP basic auth user Pipedrive sends (http_auth_user of the webhook)")
+    pipedrive_webhook_password: SecretStr | None = Field(
+        None, description="HTTP basic auth password; unset (or no user) = POST "
+        "/events/pipedrive/ is disabled")
 
-    @field_validator("bridge_api_keys", mode="before")
+    log_level: str = Field("info", pattern="^(?i)(debug|info|warning|error|critical)$")
+    log_format: str = Field(
+        "json", pattern="^(json|text)$",
+        description="json: one JSON object per line with the correlation id; text: for people")
+    otel_enabled: bool = Field(False, description="OpenTelemetry tracing (needs the `tracing` "
+                                                  "extra installed)")
+    otel_exporter_otlp_endpoint: str | None = Field(
+        None, description="OTLP/HTTP collector, e.g. http://otel-collector:4318; unset = spans "
+                          "printed to stdout as JSON lines")
+    otel_service_name: str | None = Field(None, description="service.name of spans; unset = "
+                                                            "APP_ID")
+    readiness_timeout_s: float = Field(
+        2.0, gt=0, description="Longest each /ready check (broker, PostgreSQL) may take")
+
+    @field_validator("bridge_api_keys", "read_api_keys", mode="before")
     @classmethod
     def split_keys(cls, value: object) -> object:
         if isinstance(value, str):
@@ -115,6 +149,10 @@ class Settings(BaseSettings):
     @cached_property
     def api_keys(self) -> tuple[bytes, ...]:
         return tuple(key.get_secret_value().encode() for key in self.bridge_api_keys)
+
+    @cached_property
+    def read_keys(self) -> tuple[bytes, ...]:
+        return tuple(key.get_secret_value().encode() for key in self.read_api_keys)
 
     def inbound_topic(self, provider: str) -> str:
         return f"{self.inbound_topic_prefix}{provider}"

@@ -107,7 +107,9 @@ def _faust_ceiling(broker_url: str, bootstrap: str, stream) -> float:
     asyncio.run(produce(bootstrap, topic, stream))
     result = subprocess.run(
         [sys.executable, "-m", "bench.faust_ceiling", broker_url, topic, str(len(stream)),
-         str(PARTITIONS)], capture_output=True, text=True, timeout=300, check=True)
+         str(PARTITIONS)], capture_output=True, text=True, timeout=300)
+    if result.returncode != 0:
+        raise RuntimeError(f"Faust consume-only agent failed:\n{result.stderr[-3000:]}")
     seconds = json.loads(result.stdout.strip().splitlines()[-1])["seconds"]
     return len(stream) / seconds
 

@@ -6,7 +6,7 @@ Implementations live in `app/` (PostgreSQL, Salesforce) and in tests (in-memory 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from domain.aggregates.record import CRMRecordAggregate
 from domain.changes import RecordChange
@@ -31,6 +31,14 @@ class ProviderAdapter(Protocol):
     def map_record(
         self, entity: str, record: Mapping[str, Any] | None
     ) -> dict[str, Any] | None: ...
+
+
+@runtime_checkable
+class RecordInEvent(Protocol):
+    """An adapter whose events carry the whole record (Pipedrive's `data`): a record never seen
+    before is recorded from the event itself, with no call to the CRM."""
+
+    def record_in_event(self, command: ProcessCRMEventCommand) -> dict[str, Any] | None: ...
 
 
 class CRMRecordReader(Protocol):

@@ -40,11 +40,16 @@ def record_change(
 ) -> list[DomainEvent]:
     """Decide the events for one change and apply them to the aggregate.
 
-    Duplicates and changes older than the last applied one produce nothing. When the events
+    Duplicates produce nothing; a change older than the last applied one produces only what it
+    still changes (an UPDATE's fields no newer change wrote). When the events
     cannot be stored the caller must discard the aggregate (it already reflects them).
     """
     if aggregate.has_seen(change):
-        return []
+        # A redelivery changes nothing; a late UPDATE still sets what no newer change wrote,
+        # so any delivery order ends in the state of the in-order history.
+        late = aggregate.late_fields(change)
+        broadcast = is_broadcast(aggregate.state_with(late))
+        return _apply(aggregate, aggregate.record_late_update(change, late, broadcast=broadcast))
     if change.kind is ChangeKind.RESYNC:
         # Refused before anything is applied, so the aggregate is left untouched.
         raise SequenceViolation(aggregate.id, change.kind.value, "not a change to a single record")

@@ -11,6 +11,7 @@ import faust
 import orjson
 from faust.types import TP
 
+from app.structured_logging import correlated
 from projections.entry import VersionGap
 from projections.projector import Delivery, plan, plan_repair
 from projections.tables import ProjectionTable, ProjectionTables
@@ -57,8 +58,10 @@ def register_projection_agent(app: faust.App, domain_events: faust.TopicT,
                 log.error("skipping undecodable domain event at %s:%s", message.partition,
                           message.offset)
             else:
-                for table in tables.values():
-                    await project_safely(table, domain_event, delivery, history)
+                metadata = domain_event.get("metadata") or {}
+                with correlated([metadata.get("correlation_id") or ""]):
+                    for table in tables.values():
+                        await project_safely(table, domain_event, delivery, history)
             consumed.processed(message.partition, message.offset)
 
 

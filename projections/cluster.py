@@ -45,23 +45,25 @@ class Cluster:
         partitions = self.active_partitions(table)
         return {**answer(partitions), "partitions": sorted(partitions)}
 
-    async def gather(self, table: ProjectionTable, url: URL,
-                     answer: LocalAnswer) -> list[dict[str, Any]]:
+    async def gather(self, table: ProjectionTable, url: URL, answer: LocalAnswer,
+                     headers: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
         """Every owner's answer for its partitions of `table` (this worker's computed here,
-        the others' fetched from `url` with scope=local)."""
+        the others' fetched from `url` with scope=local, sending `headers`: the caller's key)."""
         me = _ident(URL(str(self.app.conf.canonical_url)))
         hosts = [URL(host) for host in self.app.router.table_metadata(table.table.name)]
         remote = [host for host in hosts if _ident(host) != me]
         answers = [self.local(table, answer)]
-        answers += await asyncio.gather(*(self._fetch(host, url) for host in remote))
+        answers += await asyncio.gather(*(self._fetch(host, url, headers or {})
+                                          for host in remote))
         self._check_coverage(answers)
         return answers
 
-    async def _fetch(self, host: URL, url: URL) -> dict[str, Any]:
+    async def _fetch(self, host: URL, url: URL, headers: Mapping[str, str]) -> dict[str, Any]:
         target = url.with_scheme(host.scheme).with_host(host.host).with_port(host.port)
         target = target.update_query(scope=LOCAL_SCOPE)
         timeout = aiohttp.ClientTimeout(total=self.timeout_s)
-        async with self.app.http_client.get(target, timeout=timeout) as response:
+        async with self.app.http_client.get(target, timeout=timeout,
+                                            headers=dict(headers)) as response:
             response.raise_for_status()
             return await response.json()
 

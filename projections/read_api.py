@@ -6,6 +6,7 @@ by external id, aggregate views and progress are gathered from every owner (`Clu
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -25,6 +26,7 @@ from projections.queries import (
     merge_progress,
     merge_totals,
 )
+from projections.read_access import ReadAccess
 from projections.tables import ProjectionTable, ProjectionTables
 
 DEFAULT_PAGE = 100
@@ -38,7 +40,11 @@ ConsumerLag = Callable[[set[int]], dict[str, int]]
 
 def register_read_api(app: faust.App, tables: ProjectionTables, cluster: Cluster,
                       history: HistoryReader, events_after: EventsAfter,
-                      consumer_lag: ConsumerLag, is_ready: Callable[[], bool]) -> None:
+                      consumer_lag: ConsumerLag, is_ready: Callable[[], bool],
+                      access: ReadAccess | None = None) -> None:
+    """`access`: the keys GET read endpoints require (default: open); /health stays open."""
+    access = access or ReadAccess()
+
     @app.page("/health")
     class Health(View):
         async def get(self, request: Request) -> Response:
@@ -47,21 +53,25 @@ def register_read_api(app: faust.App, tables: ProjectionTables, cluster: Cluster
             return self.json({"status": "starting"}, status=503)
 
     @app.page("/aggregates/{aggregate_id}/events")
+    @access.guard
     class AggregateEvents(View):
         async def get(self, request: Request, aggregate_id: str) -> Response:
-            events = await history(aggregate_id)
+            # aggregate ids are UUIDs: anything else is unknown (not a database error, a 500)
+            events = await history(aggregate_id) if _is_uuid(aggregate_id) else []
             if not events:
                 return self.error(404, f"no events for aggregate {aggregate_id}")
             return self.json({"aggregate_id": aggregate_id, "events": events})
 
     @app.page("/views/{view}")
+    @access.guard
     class AggregateView(View):
         async def get(self, request: Request, view: str) -> Response:
             table = tables.with_view(view)
             if table is None:
                 return self.error(404, f"no view {view!r}")
             answers = await _gather(self, cluster, table, request,
-                                    lambda parts: local_progress(table.table.get, parts))
+                                    lambda parts: local_progress(table.table.get, parts),
+                                    access=access)
             if isinstance(answers, Response):
                 return answers
             dimension = table.projection.views[view]
@@ -69,17 +79,20 @@ def register_read_api(app: faust.App, tables: ProjectionTables, cluster: Cluster
                               "rows": merge_totals(answers, dimension)})
 
     @app.page("/projections")
+    @access.guard
     class Projections(View):
         async def get(self, request: Request) -> Response:
             if request.query.get("scope") == LOCAL_SCOPE:  # one projection, asked by a peer
                 table = tables.get(request.query.get("projection", ""))
                 if table is None:
                     return self.error(404, "no such projection")
-                return await _gather(self, cluster, table, request, _progress_answer(table))
+                return await _gather(self, cluster, table, request, _progress_answer(table),
+                                     access=access)
             report = {}
             for name, table in tables.items():
                 answers = await _gather(self, cluster, table, request, _progress_answer(table),
-                                        url=request.url.update_query(projection=name))
+                                        url=request.url.update_query(projection=name),
+                                        access=access)
                 if isinstance(answers, Response):
                     return answers
                 progress = merge_progress(answers)
@@ -100,10 +113,11 @@ def register_read_api(app: faust.App, tables: ProjectionTables, cluster: Cluster
 
     for table in tables.values():
         if table.projection.collection:
-            _register_collection(app, table, cluster)
+            _register_collection(app, table, cluster, access)
 
 
-def _register_collection(app: faust.App, table: ProjectionTable, cluster: Cluster) -> None:
+def _register_collection(app: faust.App, table: ProjectionTable, cluster: Cluster,
+                         access: ReadAccess) -> None:
     collection = table.projection.collection
     store = table.table
     allowed = set(table.projection.filters) | set(PAGING) | set(LOOKUP)
@@ -116,12 +130,14 @@ def _register_collection(app: faust.App, table: ProjectionTable, cluster: Cluste
         return view.json(found)
 
     @app.page(f"/{collection}/{{aggregate_id}}", name=f"{collection}-by-id")
+    @access.guard
     class ById(View):
         async def get(self, request: Request, aggregate_id: str) -> Response:
             await _know_partitions(app, store)
             return await routed_get(self, request, aggregate_id=aggregate_id)
 
     @app.page(f"/{collection}", name=f"{collection}-list")
+    @access.guard
     class Listing(View):
         async def get(self, request: Request) -> Response:
             query = request.query
@@ -135,7 +151,7 @@ def _register_collection(app: faust.App, table: ProjectionTable, cluster: Cluste
                     return self.error(400, "provider and external_id go together")
                 secondary = f"{provider}:{external_id}"
                 answers = await _gather(self, cluster, table, request, lambda parts: (
-                    local_lookup(table.projection, store.get, parts, secondary)))
+                    local_lookup(table.projection, store.get, parts, secondary)), access=access)
                 if isinstance(answers, Response):
                     return answers
                 found = [item for answer in answers for item in answer["items"]]
@@ -151,21 +167,30 @@ def _register_collection(app: faust.App, table: ProjectionTable, cluster: Cluste
             after = query.get("after")
             filters = {name: query[name] for name in table.projection.filters if name in query}
             answers = await _gather(self, cluster, table, request, lambda parts: local_page(
-                store.items(), parts, filters, after, limit))
+                store.items(), parts, filters, after, limit), access=access)
             if isinstance(answers, Response):
                 return answers
             return self.json(merge_pages(answers, limit))
 
 
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
 async def _gather(view: View, cluster: Cluster, table: ProjectionTable, request: Request,
-                  answer: LocalAnswer, url: URL | None = None
+                  answer: LocalAnswer, url: URL | None = None, *, access: ReadAccess
                   ) -> list[Mapping[str, Any]] | Response:
     """This worker's answer alone (as the response) when asked with scope=local, else every
     owner's answer, fetched from `url` (default: the request's own URL)."""
     if request.query.get("scope") == LOCAL_SCOPE:
         return view.json(cluster.local(table, answer))
     try:
-        return await cluster.gather(table, url or request.url, answer)
+        return await cluster.gather(table, url or request.url, answer,
+                                    headers=access.forwarded_headers(request))
     except PartitionsUnavailable as error:
         return view.error(503, str(error))
 

@@ -6,10 +6,10 @@ import contextlib
 
 import asyncpg
 import pytest
+from infrastructure import database_dsn, kafka_broker, postgres_server, unique_name
 
 from app.db import create_pool
 from app.migrate import migrate
-from infrastructure import database_dsn, kafka_broker, postgres_server, unique_name
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from domain.changes import ChangePosition, LatestCommit, RecordChange
+from domain.changes import ChangeKind, ChangePosition, LatestCommit, RecordChange
 from domain.errors import SequenceViolation
 from domain.events import (
     Created,
@@ -46,6 +46,10 @@ class CRMRecordAggregate:
         self.external_ids: dict[str, str] = {}
         self.last_position: ChangePosition | None = None
         self.latest_commit: LatestCommit | None = None
+        # The commits that last wrote each field, so an UPDATE arriving after newer changes
+        # still sets the fields none of them wrote. None: unknown (restored from a snapshot
+        # taken before fields were tracked), and a late change is then ignored whole.
+        self.field_commits: dict[str, LatestCommit] | None = {}
         self.updated_at: str | None = None
 
     # -- queries -----------------------------------------------------------------------------
@@ -54,6 +58,16 @@ class CRMRecordAggregate:
         """A change already applied, or older than the latest applied commit, is a duplicate or
         arrived too late."""
         return self.latest_commit is not None and self.latest_commit.covers(change.position)
+
+    def late_fields(self, change: RecordChange) -> dict[str, Any]:
+        """What an UPDATE older than the latest commit still changes: the fields no newer
+        change wrote. Empty for a redelivery, for other kinds, and once the record is deleted
+        (nothing follows a deletion but an undeletion)."""
+        if change.kind is not ChangeKind.UPDATE or self.deleted or self.field_commits is None:
+            return {}
+        commits = self.field_commits
+        return {name: value for name, value in change.fields.items()
+                if name not in commits or not commits[name].covers(change.position)}
 
     def state_with(self, fields: Mapping[str, Any]) -> dict[str, Any]:
         return {**self.fields, **fields}
@@ -73,6 +87,14 @@ class CRMRecordAggregate:
         if not change.fields:
             return []
         return [self._event(Updated, change, dict(change.fields), broadcast, offset=offset)]
+
+    def record_late_update(
+        self, change: RecordChange, fields: Mapping[str, Any], *, broadcast: bool
+    ) -> list[DomainEvent]:
+        """A change that arrived after newer ones, recorded with only its `late_fields`."""
+        if not fields:
+            return []
+        return [self._event(Updated, change, dict(fields), broadcast, offset=1)]
 
     def record_deletion(self, change: RecordChange, *, broadcast: bool) -> list[DomainEvent]:
         if self.deleted:
@@ -131,6 +153,7 @@ class CRMRecordAggregate:
         metadata = event.metadata
         self.external_ids[metadata.provider] = metadata.external_id
         position = metadata.position
+        self._track_field_commits(event, position)
         if position.is_after(self.last_position):
             self.last_position = position
         self.latest_commit = (
@@ -152,6 +175,8 @@ class CRMRecordAggregate:
             "external_ids": self.external_ids,
             "last_position": None if position is None else list(position.__dict__.values()),
             "latest_commit": _latest_commit_state(self.latest_commit),
+            "field_commits": None if self.field_commits is None else {
+                name: _latest_commit_state(commit) for name, commit in self.field_commits.items()},
             "updated_at": self.updated_at,
         }
 
@@ -168,8 +193,22 @@ class CRMRecordAggregate:
         aggregate.latest_commit = _latest_commit_from_state(
             snapshot.get("latest_commit"), aggregate.last_position
         )
+        field_commits = snapshot.get("field_commits")
+        aggregate.field_commits = None if field_commits is None else {
+            name: _latest_commit_from_state(state, None)
+            for name, state in field_commits.items()}
         aggregate.updated_at = snapshot["updated_at"]
         return aggregate
+
+    def _track_field_commits(self, event: DomainEvent, position: ChangePosition) -> None:
+        if isinstance(event, Created):
+            self.field_commits = {}
+        if self.field_commits is None:
+            return
+        for name in event.data:
+            known = self.field_commits.get(name)
+            self.field_commits[name] = (LatestCommit.of(position) if known is None
+                                        else known.including(position))
 
     def _event(
         self,

@@ -1,7 +1,8 @@
 """Every deployment YAML parses, and the Kubernetes manifests are valid against the Kubernetes API
 schemas (bundled by kubernetes-validate, offline) and say what production needs: probes on
-/health, a non-root read-only container, resources, settings that the app really reads, secrets
-only in the Secret, an autoscaler bounded by the partition count."""
+/health and /ready, Prometheus scraping, a non-root read-only container, resources, settings
+that the app really reads, secrets only in the Secret, an autoscaler bounded by the partition
+count."""
 
 from __future__ import annotations
 
@@ -90,7 +91,7 @@ def test_workload_reads_settings_from_the_configmap_and_the_secret(kind, name):
         assert {item["name"] for item in container.get("env", [])} <= SETTINGS_VARIABLES
 
 
-def test_worker_pods_run_the_worker_and_probe_health_on_the_http_port():
+def test_worker_pods_run_the_worker_and_probe_health_and_readiness_on_the_http_port():
     (container,) = pod_spec("Deployment", "crm-events")["containers"]
     assert container["args"] == ["worker"]
     (port,) = container["ports"]
@@ -101,8 +102,14 @@ def test_worker_pods_run_the_worker_and_probe_health_on_the_http_port():
     env = {item["name"]: item for item in container["env"]}
     assert env["WEB_HOST"]["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
     assert "WEB_HOST" not in configured
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+    # ready only with the broker, PostgreSQL and tables; alive (not restarted) without them
+    assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": port["name"]}
+    for probe in ("startupProbe", "livenessProbe"):
         assert container[probe]["httpGet"] == {"path": "/health", "port": port["name"]}
+    template = kubernetes_object("Deployment", "crm-events")["spec"]["template"]
+    annotations = template["metadata"]["annotations"]
+    assert annotations["prometheus.io/path"] == "/metrics"
+    assert int(annotations["prometheus.io/port"]) == port["containerPort"]
     startup = container["startupProbe"]
     assert startup["periodSeconds"] * startup["failureThreshold"] >= 120  # group join + restore
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from fake_salesforce import FakeSalesforce
 from service_process import ServiceProcess, load_sample, wait_for
 
@@ -162,3 +162,28 @@ async def test_a_change_to_a_record_salesforce_never_had_is_a_domain_dead_letter
     assert letter["stage"] == "domain"
     assert "record never seen and not found in the CRM" in letter["reason"]
     assert salesforce.calls_for("Contact", contact_id) == 1
+
+
+async def test_undecodable_bytes_on_the_inbound_topic_are_parked_and_the_partition_moves_on(
+        http, service, broker_url, dead_letters):
+    """Not every producer is the bridge: garbage written straight to the topic is parked whole."""
+    record_id = "001E2E00000POISONA"
+    garbage = b"\xff\xfe{not json at all"
+    producer = AIOKafkaProducer(bootstrap_servers=broker_url.removeprefix("kafka://").split(";"),
+                                acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(service.topics["inbound"], value=garbage,
+                                     key=record_id.encode(),
+                                     headers=[("provider", b"salesforce")])
+    finally:
+        await producer.stop()
+    post(http, for_record("account_create", record_id))  # same key: queued behind the garbage
+
+    letter = await dead_letters.find(lambda record: record["stage"] == "decode"
+                                     and record["origin"]["key"] == record_id)
+
+    assert "undecodable message" in letter["reason"]
+    assert base64.b64decode(letter["original_b64"]) == garbage
+    account = await asyncio.to_thread(wait_for, lambda: client_view(http, record_id), 15)
+    assert account["name"] == "Acme Corporation"

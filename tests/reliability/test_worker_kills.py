@@ -47,6 +47,9 @@ def test_five_sigkills_while_streaming_lose_and_duplicate_nothing(broker_url, fr
         assert len(sources) == len(stream) and set(sources.values()) == {1}
         assert_every_committed_event_published(bootstrap, service, events)
         assert_read_models_equal_a_rebuild(service, events)
+        print(f"\nSIGKILL x{KILLS} at {processed_at_kills} stored: {len(stream)} sent, "
+              f"{len(stream) - len(sources)} lost, {sum(sources.values()) - len(sources)} "
+              "duplicated")
     finally:
         service.stop()
 

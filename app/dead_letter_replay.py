@@ -1,0 +1,192 @@
+"""Operating the dead-letter topic: list what was parked, and replay it once its cause is fixed.
+
+A replay re-submits a parked message to the inbound topic it came from, with its original key
+(so it joins its record's partition and order), bytes and headers, plus a `replay-of` header
+naming the letter. Each replayed letter is recorded in PostgreSQL (`dead_letter_replays`), in
+the transaction that waits for the broker's ack, so a second replay skips it. A letter is its
+place on the topic plus the time it failed: a topic recreated on the embedded broker numbers its
+offsets from 0 again. Should the process die between the ack and the commit, the letter is sent
+again on the next replay; that is harmless, as the command side records each source event once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+REPLAY_HEADER = "replay-of"
+# The embedded broker reports a partition's end as its last batch's base offset + 1, so reading
+# stops only once the reported ends are reached and the broker has gone quiet for this long.
+QUIET_S = 1.0
+
+
+@dataclass(frozen=True)
+class ParkedLetter:
+    """One record of the dead-letter topic, and where it sits there."""
+
+    topic: str
+    partition: int
+    offset: int
+    record: dict[str, Any]
+    replayed_at: datetime | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.partition}:{self.offset}"
+
+    @property
+    def failed_at(self) -> str:
+        return self.record.get("failed_at", "")
+
+    @property
+    def stage(self) -> str:
+        return self.record.get("stage", "")
+
+    @property
+    def origin_topic(self) -> str:
+        return (self.record.get("origin") or {}).get("topic") or ""
+
+    @property
+    def replayable(self) -> bool:
+        return bool(self.origin_topic and "original_b64" in self.record)
+
+    def summary(self) -> str:
+        record = self.record
+        state = (f"replayed {self.replayed_at:%Y-%m-%d %H:%M:%S}" if self.replayed_at
+                 else "parked")
+        return (f"{self.id:>10}  {self.stage:<10} {self.failed_at[:19]:19}  "
+                f"{state:<28} {record.get('source_event_id') or '-'}\n"
+                f"{'':>12}{record.get('reason', '')}")
+
+
+@dataclass
+class ReplayReport:
+    replayed: list[ParkedLetter] = field(default_factory=list)
+    already_replayed: list[ParkedLetter] = field(default_factory=list)
+    not_replayable: list[ParkedLetter] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (f"replayed {len(self.replayed)} dead letters; skipped "
+                f"{len(self.already_replayed)} replayed before and "
+                f"{len(self.not_replayable)} without an inbound origin")
+
+
+def select(letters: Iterable[ParkedLetter], *, stages: Collection[str] = (),
+           ids: Collection[str] = (), pending_only: bool = False,
+           limit: int | None = None) -> list[ParkedLetter]:
+    """Letters of any of `stages` or `ids` (both empty: all), oldest first; with `limit`, the
+    newest `limit` of them."""
+    chosen = [letter for letter in letters
+              if (not stages or letter.stage in stages) and (not ids or letter.id in ids)
+              and not (pending_only and letter.replayed_at)]
+    chosen.sort(key=lambda letter: (letter.failed_at, letter.partition, letter.offset))
+    return chosen[-limit:] if limit else chosen
+
+
+async def read_letters(bootstrap: str, topic: str, pool: asyncpg.Pool) -> list[ParkedLetter]:
+    """Every letter on the topic, each with the time it was replayed, if it was."""
+    replayed = {(row["partition"], row["offset"], row["failed_at"]): row["replayed_at"]
+                for row in await pool.fetch(
+                    'SELECT partition, "offset", failed_at, replayed_at FROM dead_letter_replays'
+                    " WHERE topic = $1", topic)}
+    letters = [ParkedLetter(topic, message.partition, message.offset, _decode(message.value))
+               for message in await _read_topic(bootstrap, topic)]
+    return [dataclasses.replace(letter, replayed_at=replayed.get(
+                (letter.partition, letter.offset, letter.failed_at))) for letter in letters]
+
+
+async def replay(letters: Sequence[ParkedLetter], bootstrap: str,
+                 pool: asyncpg.Pool) -> ReplayReport:
+    report = ReplayReport()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
+                                enable_idempotence=False)
+    await producer.start()
+    try:
+        for letter in letters:
+            if not letter.replayable:
+                report.not_replayable.append(letter)
+            elif await replay_letter(letter, producer, pool):
+                report.replayed.append(letter)
+            else:
+                report.already_replayed.append(letter)
+    finally:
+        await producer.stop()
+    return report
+
+
+async def replay_letter(letter: ParkedLetter, producer: AIOKafkaProducer,
+                       pool: asyncpg.Pool) -> bool:
+    """Send the letter's original message back, unless it was replayed before; True if sent."""
+    async with pool.acquire() as connection, connection.transaction():
+        claimed = await connection.fetchval(
+            'INSERT INTO dead_letter_replays (topic, partition, "offset", failed_at, stage,'
+            " source_event_id, replayed_to) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            " ON CONFLICT DO NOTHING RETURNING 1",
+            letter.topic, letter.partition, letter.offset, letter.failed_at, letter.stage,
+            letter.record.get("source_event_id") or "", letter.origin_topic)
+        if not claimed:
+            return False
+        record = letter.record
+        key = record["origin"].get("key")
+        headers = [(name, str(value).encode()) for name, value in
+                   (record.get("headers") or {}).items() if name != REPLAY_HEADER]
+        headers.append((REPLAY_HEADER, f"{letter.topic}/{letter.id}".encode()))
+        # awaiting the ack inside the transaction: no ack, no record of a replay
+        await producer.send_and_wait(letter.origin_topic,
+                                     value=base64.b64decode(record["original_b64"]),
+                                     key=key.encode() if key is not None else None,
+                                     headers=headers)
+        return True
+
+
+async def _read_topic(bootstrap: str, topic: str) -> list[Any]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                group_id=None, auto_offset_reset="earliest",
+                                fetch_max_wait_ms=100)
+    await consumer.start()
+    try:
+        partitions = await _partitions(consumer, topic)
+        if not partitions:
+            return []
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        messages: list[Any] = []
+        quiet_since = asyncio.get_running_loop().time()
+        while True:
+            batches = await consumer.getmany(timeout_ms=200)
+            now = asyncio.get_running_loop().time()
+            if any(batches.values()):
+                messages += [message for batch in batches.values() for message in batch]
+                quiet_since = now
+            reached = all([await consumer.position(tp) >= end for tp, end in ends.items()])
+            if reached and now - quiet_since >= QUIET_S:
+                return messages
+    finally:
+        await consumer.stop()
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    if topic not in await consumer.topics():
+        return []
+    return [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+
+
+def _decode(value: bytes) -> dict[str, Any]:
+    """A letter as written by `DeadLetter.to_record`; anything else is shown, never replayed."""
+    try:
+        record = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        record = None
+    if not isinstance(record, dict):
+        return {"stage": "?", "reason": "not a dead-letter record"}
+    return record

@@ -1,0 +1,101 @@
+"""Two workers on one broker and one database: Kafka splits the partitions between them; one is
+killed with SIGKILL, the other takes over its partitions (inbound and read-model tables alike),
+and the read model is complete for every record posted, before and after the kill."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import uuid
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+from service_process import ServiceProcess, load_sample, wait_for
+from stream_fixtures import stored_counts
+
+from projections.rebuild import partition_for
+
+PARTITIONS = 4
+BEFORE_KILL, AFTER_KILL = 30, 30
+
+
+def account(sample: str, record_id: str) -> dict:
+    envelope = copy.deepcopy(load_sample(sample))
+    envelope["id"] = str(uuid.uuid4())
+    envelope["detail"]["payload"]["ChangeEventHeader"]["recordIds"] = [record_id]
+    return envelope
+
+
+def owned_inbound_partitions(worker: ServiceProcess) -> set[int]:
+    """The inbound partitions a worker owns, as its /metrics reports them (a lag per owned
+    partition)."""
+    try:
+        text = httpx.get(f"{worker.url}/metrics", timeout=5).text
+    except httpx.HTTPError:
+        return set()
+    inbound = worker.topics["inbound"]
+    return {int(sample.labels["partition"])
+            for family in text_string_to_metric_families(text)
+            if family.name == "crm_consumer_lag"
+            for sample in family.samples if sample.labels["topic"] == inbound}
+
+
+def post_all(worker: ServiceProcess, envelopes: list[dict]) -> None:
+    with worker.client() as http:
+        for envelope in envelopes:
+            assert http.post("/events/salesforce/", json=envelope).status_code == 202
+
+
+def view(http: httpx.Client, record_id: str):
+    response = http.get("/clients", params={"provider": "salesforce", "external_id": record_id})
+    return response.json() if response.status_code == 200 else None
+
+
+def test_partitions_split_between_two_workers_and_the_survivor_takes_over_a_killed_one(
+        broker_url, fresh_database):
+    first = ServiceProcess(broker_url, fresh_database)
+    shared = {name: first.env[name] for name in (
+        "APP_ID", "INBOUND_TOPIC_PREFIX", "DOMAIN_EVENTS_TOPIC", "DEAD_LETTER_TOPIC")}
+    second = ServiceProcess(broker_url, fresh_database, **shared)
+    assert first.port != second.port and first.data_dir != second.data_dir
+    early = [f"001A{uuid.uuid4().hex[:14]}" for _ in range(BEFORE_KILL)]
+    late = [f"001B{uuid.uuid4().hex[:14]}" for _ in range(AFTER_KILL)]
+    try:
+        first.start()
+        second.start()
+
+        def split():
+            mine, theirs = owned_inbound_partitions(first), owned_inbound_partitions(second)
+            return (mine and theirs and not mine & theirs
+                    and mine | theirs == set(range(PARTITIONS)) and (mine, theirs))
+
+        first_owns, second_owns = wait_for(split, timeout=60, interval=0.5)
+        # the records' partitions (keyed by record id) belong to both workers
+        for owned in (first_owns, second_owns):
+            assert any(partition_for(r, PARTITIONS) in owned for r in early)
+            assert any(partition_for(r, PARTITIONS) in owned for r in late)
+        post_all(first, [account("account_create", record_id) for record_id in early])
+        wait_for(lambda: asyncio.run(stored_counts(fresh_database))[1] == BEFORE_KILL,
+                 timeout=30, interval=0.5)
+
+        first.kill()
+        post_all(second, [account("account_update", record_id) for record_id in early]
+                 + [account("account_create", record_id) for record_id in late])
+
+        assert wait_for(lambda: owned_inbound_partitions(second) == set(range(PARTITIONS)),
+                        timeout=60, interval=0.5)
+        with second.client() as http:
+            def complete():
+                updated = [view(http, r) for r in early]
+                created = [view(http, r) for r in late]
+                return (all(v and v["version"] == 2 for v in updated)
+                        and all(v and v["version"] == 1 for v in created) and (updated, created))
+
+            updated, created = wait_for(complete, timeout=90, interval=1)
+        assert {v["industry"] for v in updated} == {"Aerospace"}
+        assert {v["external_ids"]["salesforce"] for v in updated + created} == {*early, *late}
+        # each source event stored exactly once, whoever processed it
+        assert asyncio.run(stored_counts(fresh_database))[1] == 2 * BEFORE_KILL + AFTER_KILL
+    finally:
+        first.stop()
+        second.stop()

@@ -1,4 +1,4 @@
-"""The OpenAPI document of the bridge, generated from the pydantic envelope model.
+"""The OpenAPI document of the bridge, generated from the pydantic envelope models.
 
 Published at GET /openapi.json so clients (and schemathesis) can generate requests from it.
 """
@@ -8,7 +8,11 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from pydantic import BaseModel, TypeAdapter
+
 from app.envelopes import SalesforceEnvelope
+from app.hubspot_envelopes import HubSpotEvent
+from app.pipedrive_envelopes import PipedriveWebhook
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -16,15 +20,45 @@ def _error(description: str) -> dict[str, Any]:
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
 
+def _schema(model: type[BaseModel] | TypeAdapter, schemas: dict[str, Any], name: str) -> None:
+    """Put `model`'s JSON schema under `name`, its nested models beside it."""
+    generate = (model.json_schema if isinstance(model, TypeAdapter)
+                else model.model_json_schema)
+    schema = generate(by_alias=True, ref_template="#/components/schemas/{model}")
+    schemas.update(schema.pop("$defs", {}))
+    schemas[name] = schema
+
+
+def _operation(summary: str, schema: str, security: str, refused: str,
+               invalid: str) -> dict[str, Any]:
+    return {"post": {
+        "summary": summary,
+        "security": [{security: []}],
+        "requestBody": {"required": True, "content": {"application/json": {
+            "schema": {"$ref": f"#/components/schemas/{schema}"}}}},
+        "responses": {
+            "202": {"description": "stored on the inbound topic", "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}}},
+            "400": _error("malformed JSON"),
+            "401": _error(refused),
+            "413": _error("body too large"),
+            "415": _error("not application/json"),
+            "422": _error(invalid),
+            "503": _error("the event log is unavailable (or the endpoint is not configured); "
+                          "retry"),
+        },
+    }}
+
+
 @cache
 def openapi_document() -> dict[str, Any]:
-    envelope = SalesforceEnvelope.model_json_schema(
-        by_alias=True, ref_template="#/components/schemas/{model}")
-    schemas = envelope.pop("$defs", {})
-    schemas["SalesforceEnvelope"] = envelope
+    schemas: dict[str, Any] = {}
+    _schema(SalesforceEnvelope, schemas, "SalesforceEnvelope")
+    _schema(TypeAdapter(list[HubSpotEvent]), schemas, "HubSpotWebhookBatch")
+    _schema(PipedriveWebhook, schemas, "PipedriveWebhook")
     schemas["Accepted"] = {
         "type": "object",
-        "required": ["event_id", "status", "received_at"],
+        "required": ["status", "received_at"],
         "properties": {"event_id": {"type": "string"}, "status": {"const": "accepted"},
                        "received_at": {"type": "string", "format": "date-time"},
                        "correlation_id": {"type": "string"}},
@@ -36,28 +70,26 @@ def openapi_document() -> dict[str, Any]:
         "info": {"title": "crm-events bridge", "version": "1"},
         "components": {
             "schemas": schemas,
-            "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
+            "securitySchemes": {
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                "hubspotSignature": {
+                    "type": "apiKey", "in": "header", "name": "X-HubSpot-Signature-v3",
+                    "description": "base64 HMAC-SHA256 of method, URI, body and "
+                                   "X-HubSpot-Request-Timestamp (at most 5 minutes old)"},
+                "pipedriveBasic": {"type": "http", "scheme": "basic"},
+            },
         },
-        "security": [{"apiKey": []}],
         "paths": {
-            "/events/salesforce/": {
-                "post": {
-                    "summary": "Accept a Salesforce change event from an EventBridge API "
-                               "destination",
-                    "requestBody": {"required": True, "content": {"application/json": {
-                        "schema": {"$ref": "#/components/schemas/SalesforceEnvelope"}}}},
-                    "responses": {
-                        "202": {"description": "stored on the inbound topic", "content": {
-                            "application/json": {
-                                "schema": {"$ref": "#/components/schemas/Accepted"}}}},
-                        "400": _error("malformed JSON"),
-                        "401": _error("missing or invalid X-API-Key"),
-                        "413": _error("body too large"),
-                        "415": _error("not application/json"),
-                        "422": _error("not a valid EventBridge envelope"),
-                        "503": _error("the event log is unavailable; retry"),
-                    },
-                }
-            }
+            "/events/salesforce/": _operation(
+                "Accept a Salesforce change event from an EventBridge API destination",
+                "SalesforceEnvelope", "apiKey", "missing or invalid X-API-Key",
+                "not a valid EventBridge envelope"),
+            "/events/hubspot/": _operation(
+                "Accept a batch of HubSpot webhook events", "HubSpotWebhookBatch",
+                "hubspotSignature", "missing, wrong or stale v3 signature",
+                "not a HubSpot webhook batch"),
+            "/events/pipedrive/": _operation(
+                "Accept a Pipedrive webhook (v2)", "PipedriveWebhook", "pipedriveBasic",
+                "missing or wrong basic auth", "not a Pipedrive v2 webhook"),
         },
     }

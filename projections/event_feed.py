@@ -8,6 +8,7 @@ domain objects in between roughly doubles its speed (see bench/read_side_bench.p
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Collection
 from typing import Any
 
@@ -25,14 +26,22 @@ async def messages_after(pool: asyncpg.Pool, position: int = 0, *, page_size: in
                          ) -> AsyncIterator[dict[str, Any]]:
     """Every event after `position` in global order, as a domain-event message."""
     wanted = frozenset(aggregate_types) if aggregate_types is not None else None
+    rows = await pool.fetch(FEED, position, page_size)
     while True:
-        rows = await pool.fetch(FEED, position, page_size)
-        for row in rows:
-            if wanted is None or row["aggregate_type"] in wanted:
-                yield message(row)
-        if len(rows) < page_size:
+        # fetch the next page while this one is consumed: PostgreSQL works meanwhile
+        following = (asyncio.ensure_future(pool.fetch(FEED, rows[-1]["position"], page_size))
+                     if len(rows) == page_size else None)
+        try:
+            for row in rows:
+                if wanted is None or row["aggregate_type"] in wanted:
+                    yield message(row)
+        except BaseException:
+            if following is not None:
+                following.cancel()
+            raise
+        if following is None:
             return
-        position = rows[-1]["position"]
+        rows = await following
 
 
 def message(row: asyncpg.Record) -> dict[str, Any]:

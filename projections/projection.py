@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 State = dict[str, Any]
@@ -48,7 +49,7 @@ class Projection:
         if self.views and self.tally is None:
             raise ValueError(f"{self.name}: views need a tally")
 
-    @property
+    @cached_property  # asked for every event a worker or a rebuild sees
     def aggregate_types(self) -> frozenset[str]:
         return frozenset(key.partition(".")[0] for key in self.handlers)
 

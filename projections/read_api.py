@@ -72,7 +72,7 @@ def register_read_api(app: faust.App, tables: ProjectionTables, cluster: Cluster
             answers = await _gather(self, cluster, table, request,
                                     lambda parts: local_progress(table.table.get, parts),
                                     access=access)
-            if isinstance(answers, Response):
+            if not isinstance(answers, list):  # an answer already (scope=local, an error)
                 return answers
             dimension = table.projection.views[view]
             return self.json({"view": view, "dimension": dimension,
@@ -93,7 +93,7 @@ def register_read_api(app: faust.App, tables: ProjectionTables, cluster: Cluster
                 answers = await _gather(self, cluster, table, request, _progress_answer(table),
                                         url=request.url.update_query(projection=name),
                                         access=access)
-                if isinstance(answers, Response):
+                if not isinstance(answers, list):  # an answer already (scope=local, an error)
                     return answers
                 progress = merge_progress(answers)
                 report[name] = {
@@ -152,7 +152,7 @@ def _register_collection(app: faust.App, table: ProjectionTable, cluster: Cluste
                 secondary = f"{provider}:{external_id}"
                 answers = await _gather(self, cluster, table, request, lambda parts: (
                     local_lookup(table.projection, store.get, parts, secondary)), access=access)
-                if isinstance(answers, Response):
+                if not isinstance(answers, list):  # an answer already (scope=local, an error)
                     return answers
                 found = [item for answer in answers for item in answer["items"]]
                 if not found:
@@ -168,7 +168,7 @@ def _register_collection(app: faust.App, table: ProjectionTable, cluster: Cluste
             filters = {name: query[name] for name in table.projection.filters if name in query}
             answers = await _gather(self, cluster, table, request, lambda parts: local_page(
                 store.items(), parts, filters, after, limit), access=access)
-            if isinstance(answers, Response):
+            if not isinstance(answers, list):  # an answer already (scope=local, an error)
                 return answers
             return self.json(merge_pages(answers, limit))
 

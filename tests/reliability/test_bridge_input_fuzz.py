@@ -101,11 +101,20 @@ def test_oversized_body_is_413(http, module_service):
     assert post(http, body).status_code == 413
 
 
-def test_openapi_document_describes_the_bridge(http):
+def test_openapi_document_describes_every_provider_endpoint(http):
     document = http.get("/openapi.json").json()
-    operation = document["paths"]["/events/salesforce/"]["post"]
-    assert {"202", "401", "413", "415", "422", "503"} <= set(operation["responses"])
-    assert "SalesforceEnvelope" in document["components"]["schemas"]
+    schemes = document["components"]["securitySchemes"]
+    for path, schema in (("/events/salesforce/", "SalesforceEnvelope"),
+                         ("/events/hubspot/", "HubSpotWebhookBatch"),
+                         ("/events/pipedrive/", "PipedriveWebhook")):
+        operation = document["paths"][path]["post"]
+        assert {"202", "400", "401", "413", "415", "422", "503"} <= set(operation["responses"])
+        body_ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        assert body_ref == f"#/components/schemas/{schema}"
+        assert schema in document["components"]["schemas"]
+        [requirement] = operation["security"]
+        assert set(requirement) <= set(schemes)
+    assert schemes["pipedriveBasic"] == {"type": "http", "scheme": "basic"}
 
 
 def test_worker_still_processes_after_the_fuzzing(http, module_service):

@@ -77,6 +77,7 @@ def test_partitions_split_between_two_workers_and_the_survivor_takes_over_a_kill
         post_all(first, [account("account_create", record_id) for record_id in early])
         wait_for(lambda: asyncio.run(stored_counts(fresh_database))[1] == BEFORE_KILL,
                  timeout=30, interval=0.5)
+        assert_reads_by_id_are_routed_to_the_owner(first, second, early, first_owns)
 
         first.kill()
         post_all(second, [account("account_update", record_id) for record_id in early]
@@ -99,3 +100,25 @@ def test_partitions_split_between_two_workers_and_the_survivor_takes_over_a_kill
     finally:
         first.stop()
         second.stop()
+
+
+def assert_reads_by_id_are_routed_to_the_owner(first: ServiceProcess, second: ServiceProcess,
+                                               record_ids: list[str], first_owns: set[int]):
+    """Each worker answers GET /clients/{id} for every record, also those whose table partition
+    (the aggregate id's) the other worker owns: Faust's table routing forwards the request."""
+    with first.client() as one, second.client() as other:
+        views = wait_for(lambda: (found := [view(one, r) for r in record_ids]) and all(found)
+                         and found, timeout=30, interval=0.5)
+        aggregate_ids = [v["aggregate_id"] for v in views]
+        owners = {partition_for(a, PARTITIONS) in first_owns for a in aggregate_ids}
+        assert owners == {True, False}, "records should live on both workers' partitions"
+        for aggregate_id, expected in zip(aggregate_ids, views, strict=True):
+            for http in (one, other):
+                response = http.get(f"/clients/{aggregate_id}")
+                assert response.status_code == 200, response.text
+                assert response.json() == expected
+        for http in (one, other):  # lists and views gather every worker's partitions
+            page = http.get("/clients", params={"limit": 500}).json()
+            assert sorted(item["aggregate_id"] for item in page["items"]) == sorted(aggregate_ids)
+            rows = http.get("/views/clients-by-industry").json()["rows"]
+            assert {"industry": "Manufacturing", "count": len(record_ids)} in rows

@@ -21,10 +21,9 @@ from app import tracing
 from app.envelopes import SalesforceEnvelope, error_list
 from app.openapi import openapi_document
 from app.settings import Settings
+from app.webhook_intake import JSON_TYPES, read_body
 
 log = logging.getLogger(__name__)
-
-JSON_TYPES = ("application/json",)
 
 
 def api_key_valid(presented: str | None, keys: tuple[bytes, ...]) -> bool:
@@ -49,7 +48,7 @@ def register_bridge(app: faust.App, inbound: faust.TopicT, settings: Settings) -
                 return self.error(401, "missing or invalid X-API-Key")
             if request.content_type not in JSON_TYPES:
                 return self.error(415, f"expected application/json, got {request.content_type!r}")
-            body = await _read_limited(request, settings.max_body_bytes)
+            body = await read_body(request, settings.max_body_bytes)
             if body is None:
                 return self.error(413, f"body larger than {settings.max_body_bytes} bytes")
             try:
@@ -75,15 +74,3 @@ def register_bridge(app: faust.App, inbound: faust.TopicT, settings: Settings) -
             return self.json({"event_id": envelope.id, "status": "accepted",
                               "received_at": received_at, "correlation_id": correlation_id},
                              status=202)
-
-
-async def _read_limited(request: Request, limit: int) -> bytes | None:
-    if (request.content_length or 0) > limit:
-        return None
-    chunks, size = [], 0
-    async for chunk in request.content.iter_any():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)

@@ -8,8 +8,11 @@ import os
 import statistics
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
+
+import httpx
 
 from app.embedded import EmbeddedBroker, free_port
 
@@ -21,7 +24,20 @@ from service_process import ServiceProcess, load_sample, wait_for  # noqa: E402
 from stream_fixtures import bootstrap_of, change_stream, produce  # noqa: E402
 
 __all__ = ["ServiceProcess", "load_sample", "wait_for", "benchmark_broker", "percentile",
-           "bootstrap_of", "change_stream", "produce"]
+           "bootstrap_of", "change_stream", "produce", "started_and_settled"]
+
+SETTLE_S = 2.0
+
+
+def started_and_settled(service: ServiceProcess) -> ServiceProcess:
+    """Start, then wait until /ready (broker, PostgreSQL, tables recovered) and a little more:
+    the first consumer-group rebalance reopens every table store, and Faust runs a full garbage
+    collection per table as it does (70 ms each, seen as 300 ms stalls): start-up, not load."""
+    service.start()
+    wait_for(lambda: httpx.get(f"{service.url}/ready", timeout=5).status_code == 200,
+             timeout=120, interval=0.2)
+    time.sleep(SETTLE_S)
+    return service
 
 
 @contextlib.contextmanager

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import re
 import shutil
@@ -32,13 +33,16 @@ from bench.harness import (
     load_sample,
     percentile,
     produce,
+    started_and_settled,
     wait_for,
 )
 from bench.postgres_server import new_database
 
 RECORDS, CHANGES_PER_RECORD = 1_000, 10
 PARTITIONS = 4
-LATENCY_RATE, LATENCY_SECONDS, LATENCY_SAMPLE_EVERY = 1_000, 15, 10
+# every 40th post is followed to visibility: polling them all would load the service more
+# than the posts do
+LATENCY_RATE, LATENCY_SECONDS, LATENCY_SAMPLE_EVERY = 1_000, 20, 40
 
 
 def run(server_dsn: str, broker_url: str) -> list[Figure]:
@@ -73,7 +77,7 @@ def _process_preloaded(broker_url: str, database: str, stream) -> tuple[float, s
     service = ServiceProcess(broker_url, database, TOPIC_PARTITIONS=str(PARTITIONS)).start()
     service.stop()  # the topics exist now; load them while no one consumes
     asyncio.run(produce(bootstrap, service.topics["inbound"], stream))
-    service.start()
+    service.start()  # timed from the first event recorded: start-up is not counted
     try:
         last_ids = [record_id for record_id, _ in stream[-20:]]
         with service.client() as http:
@@ -155,45 +159,59 @@ def _raw_consume(bootstrap: str, topic: str, count: int) -> float:
 
 def latency(broker_url: str, server_dsn: str) -> list[Figure]:
     with new_database(server_dsn, "bench_latency") as database:
-        service = ServiceProcess(broker_url, database, TOPIC_PARTITIONS=str(PARTITIONS)).start()
+        service = started_and_settled(
+            ServiceProcess(broker_url, database, TOPIC_PARTITIONS=str(PARTITIONS)))
         try:
-            samples = asyncio.run(_steady_load(service.url, service.env["BRIDGE_API_KEYS"]))
+            samples, rate = asyncio.run(_steady_load(service.url,
+                                                     service.env["BRIDGE_API_KEYS"]))
         finally:
             service.stop()
-    note = (f"{LATENCY_RATE:,} events/s posted over HTTP for {LATENCY_SECONDS} s; "
-            f"{len(samples):,} sampled")
+    note = (f"{rate:,.0f} events/s posted over HTTP (aimed at {LATENCY_RATE:,}) for "
+            f"{LATENCY_SECONDS} s; {len(samples):,} followed to visibility")
     p99 = percentile(samples, 0.99) * 1000
     return [
         Figure("e2e.latency_ms_p50", "e2e latency p50: bridge 202 to visible in the read API",
                percentile(samples, 0.50) * 1000, "ms", note),
         Figure("e2e.latency_ms_p99", "e2e latency p99: bridge 202 to visible in the read API",
-               p99, "ms", f"{note}; target < 250 ms: {'met' if p99 < 250 else 'MISSED'}"),
+               p99, "ms", f"target < 250 ms: {'met' if p99 < 250 else 'MISSED'}"),
     ]
 
 
-async def _steady_load(url: str, api_key: str) -> list[float]:
-    template = load_sample("account_create")
+async def _steady_load(url: str, api_key: str) -> tuple[list[float], float]:
+    """Latencies of the followed posts, and the post rate achieved."""
+    bodies = _latency_bodies()
     headers = {"X-API-Key": api_key, "Content-Type": "application/json"}
     latencies: list[float] = []
     pending: list[asyncio.Task] = []
     connector = aiohttp.TCPConnector(limit=200)
     async with aiohttp.ClientSession(url, connector=connector, headers=headers) as http:
         started = time.monotonic()
-        for n in range(LATENCY_RATE * LATENCY_SECONDS):
+        for n, (record_id, body) in enumerate(bodies):
             await asyncio.sleep(max(0.0, started + n / LATENCY_RATE - time.monotonic()))
-            record_id = f"001LAT{n:012d}"
-            envelope = json.loads(json.dumps(template))
-            envelope["id"] = str(uuid.uuid4())
-            envelope["detail"]["payload"]["ChangeEventHeader"]["recordIds"] = [record_id]
             tracked = n % LATENCY_SAMPLE_EVERY == 0
-            pending.append(asyncio.create_task(_post(http, envelope, record_id, tracked,
+            pending.append(asyncio.create_task(_post(http, body, record_id, tracked,
                                                      latencies)))
+        posting_s = time.monotonic() - started
         await asyncio.gather(*pending)
-    return latencies
+    return latencies, len(bodies) / posting_s
 
 
-async def _post(http, envelope, record_id: str, tracked: bool, latencies: list[float]) -> None:
-    async with http.post("/events/salesforce/", data=json.dumps(envelope)) as response:
+def _latency_bodies() -> list[tuple[str, bytes]]:
+    """Every post's body, built before the clock starts (one new record each)."""
+    template = load_sample("account_create")
+    bodies = []
+    for n in range(LATENCY_RATE * LATENCY_SECONDS):
+        envelope = copy.deepcopy(template)
+        record_id = f"001LAT{n:012d}"
+        envelope["id"] = str(uuid.uuid4())
+        envelope["detail"]["payload"]["ChangeEventHeader"]["recordIds"] = [record_id]
+        bodies.append((record_id, json.dumps(envelope).encode()))
+    return bodies
+
+
+async def _post(http, body: bytes, record_id: str, tracked: bool,
+                latencies: list[float]) -> None:
+    async with http.post("/events/salesforce/", data=body) as response:
         if response.status != 202:
             raise RuntimeError(f"bridge answered {response.status}: {await response.text()}")
     accepted = time.monotonic()
@@ -223,7 +241,8 @@ def bridge(broker_url: str, server_dsn: str) -> list[Figure]:
         print("wrk not installed (apt-get install wrk): bridge figures skipped", file=sys.stderr)
         return []
     with new_database(server_dsn, "bench_bridge") as database:
-        service = ServiceProcess(broker_url, database, TOPIC_PARTITIONS=str(PARTITIONS)).start()
+        service = started_and_settled(
+            ServiceProcess(broker_url, database, TOPIC_PARTITIONS=str(PARTITIONS)))
         try:
             posts = _wrk(service, "/events/salesforce/", load_sample("account_update"))
             health = _wrk(service, "/health", None)

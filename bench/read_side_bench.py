@@ -23,7 +23,7 @@ from app.event_store import AppendRequest, PostgresEventStore
 from app.migrate import migrate
 from bench.event_store_bench import decided_history
 from bench.figures import Figure, rate
-from bench.harness import ServiceProcess, percentile, wait_for
+from bench.harness import ServiceProcess, percentile, started_and_settled, wait_for
 from bench.postgres_server import new_database
 from domain.aggregates import ClientAggregate
 from projections import event_feed, rebuild
@@ -39,7 +39,7 @@ def run(server_dsn: str, broker_url: str) -> list[Figure]:
         service = ServiceProcess(broker_url, dsn, TOPIC_PARTITIONS=str(PARTITIONS))
         client_ids, figures = asyncio.run(_seed_and_rebuild(dsn, broker_url,
                                                             service.env["APP_ID"]))
-        service.start()
+        started_and_settled(service)
         try:
             figures += _read_latencies(service, client_ids)
         finally:

@@ -78,6 +78,17 @@ class FakeSalesforce:
         assert self._server is not None, "start the fake first"
         return f"https://127.0.0.1:{self._server.server_address[1]}"
 
+    def service_settings(self, *, quick_failures: bool = True) -> dict[str, str]:
+        """The settings that point a service at this fake (and trust its certificate);
+        `quick_failures`: a 2 s timeout and one retry, so outage tests stay short."""
+        settings = {"SALESFORCE_INSTANCE_URL": self.url,
+                    "SALESFORCE_SESSION_ID": self.session_id,
+                    "SALESFORCE_API_VERSION": self.api_version,
+                    "REQUESTS_CA_BUNDLE": self.ca_file}
+        if quick_failures:
+            settings |= {"SALESFORCE_TIMEOUT_S": "2", "SALESFORCE_MAX_RETRIES": "1"}
+        return settings
+
     def start(self) -> FakeSalesforce:
         key_file = str(Path(self._directory.name) / "key.pem")
         _self_signed_certificate(self.ca_file, key_file)

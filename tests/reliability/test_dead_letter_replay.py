@@ -30,9 +30,7 @@ def salesforce():
 def service(broker_url, module_database, salesforce):
     process = ServiceProcess(
         broker_url, module_database,
-        SALESFORCE_INSTANCE_URL=salesforce.url, SALESFORCE_SESSION_ID="x",
-        SALESFORCE_API_VERSION="64.0", REQUESTS_CA_BUNDLE=salesforce.ca_file,
-        SALESFORCE_TIMEOUT_S="2", SALESFORCE_MAX_RETRIES="1",
+        **salesforce.service_settings(),
     ).start()
     yield process
     process.stop()

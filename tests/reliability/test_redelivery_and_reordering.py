@@ -36,8 +36,7 @@ def salesforce():
 def service(broker_url, module_database, salesforce):
     process = ServiceProcess(
         broker_url, module_database,
-        SALESFORCE_INSTANCE_URL=salesforce.url, SALESFORCE_SESSION_ID="x",
-        SALESFORCE_API_VERSION="64.0", REQUESTS_CA_BUNDLE=salesforce.ca_file,
+        **salesforce.service_settings(quick_failures=False),
     ).start()
     yield process
     process.stop()

@@ -6,22 +6,18 @@ Answers 202 only after the broker acknowledged the raw event; 4xx with reasons f
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import logging
-import uuid
-from datetime import UTC, datetime
 
 import faust
 import orjson
 from faust.web import Request, Response, View
 from pydantic import ValidationError
 
-from app import tracing
 from app.envelopes import SalesforceEnvelope, error_list
 from app.openapi import openapi_document
 from app.settings import Settings
-from app.webhook_intake import JSON_TYPES, read_body
+from app.webhook_intake import JSON_TYPES, Intake, produce_acked, read_body
 
 log = logging.getLogger(__name__)
 
@@ -58,19 +54,12 @@ def register_bridge(app: faust.App, inbound: faust.TopicT, settings: Settings) -
             except ValidationError as error:
                 return self.error(422, "invalid EventBridge envelope",
                                   errors=error_list(error.errors()))
-            received_at = datetime.now(UTC).isoformat()
-            correlation_id = request.headers.get("X-Correlation-ID") or str(uuid.uuid4())
-            headers = tracing.inject({"correlation-id": correlation_id.encode()[:255],
-                                      "received-at": received_at.encode(),
-                                      "provider": b"salesforce"})
+            intake = Intake.of(request, "salesforce")
             try:
-                sends = [await inbound.send(key=key.encode(), value=body, headers=headers)
-                         for key in envelope.record_keys]
-                await asyncio.wait_for(asyncio.gather(*sends), ack_timeout)
+                await produce_acked(inbound, intake,
+                                    [(key, body) for key in envelope.record_keys], ack_timeout)
             except Exception as error:  # the broker is down or too slow: EventBridge retries
                 log.warning("inbound produce failed: %s: %s", type(error).__name__, error)
                 return self.error(503, "event log unavailable, retry later",
                                   headers={"Retry-After": "1"})
-            return self.json({"event_id": envelope.id, "status": "accepted",
-                              "received_at": received_at, "correlation_id": correlation_id},
-                             status=202)
+            return self.json(intake.answer(event_id=envelope.id), status=202)

@@ -59,7 +59,18 @@ class Intake:
 async def produce_acked(inbound: faust.TopicT, intake: Intake,
                         messages: Sequence[tuple[str, bytes]], timeout: float) -> None:
     """Send (key, value) pairs with the intake's headers; raise unless all are acknowledged
-    within `timeout` (the caller answers 503, and the provider retries)."""
-    sends = [await inbound.send(key=key.encode(), value=value, headers=intake.headers)
-             for key, value in messages]
-    await asyncio.wait_for(asyncio.gather(*sends), timeout)
+    within `timeout` (the caller answers 503, and the provider retries).
+
+    Straight through the app's producer (the partitioner, acks and connection `Topic.send`
+    uses), without the per-message future and callback chain `Topic.send` adds: the bridge
+    does little else per request."""
+    producer = await inbound.app.maybe_start_producer()
+    headers = intake.headers
+
+    async def send_all() -> None:
+        sends = [await producer.send(inbound.get_topic_name(), key.encode(), value,
+                                     partition=None, timestamp=None, headers=headers)
+                 for key, value in messages]
+        await asyncio.gather(*sends)
+
+    await asyncio.wait_for(send_all(), timeout)

@@ -11,6 +11,12 @@ from app.settings import Settings
 
 PROVIDERS = ("salesforce", "hubspot", "pipedrive")
 
+# Table changelog writes wait in Faust's producer buffer; above this many, every stream stops
+# until it drains, one message at a time. Faust's default, 100, stalled the command and projection
+# agents several times a second (a projection batch writes a changelog message per changed key).
+# Commits still flush it first.
+PRODUCER_BUFFER_MAX_MESSAGES = 5000
+
 
 @dataclass(frozen=True)
 class Topics:
@@ -47,6 +53,7 @@ def create_app(settings: Settings) -> faust.App:
         recovery_consistency_check=settings.table_recovery_consistency_check,
     )
     app.fetch_max_wait_ms = settings.kafka_fetch_max_wait_ms
+    app.producer_buffer_max_messages = PRODUCER_BUFFER_MAX_MESSAGES
     return app
 
 

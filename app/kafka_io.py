@@ -18,15 +18,24 @@ log = logging.getLogger(__name__)
 
 
 class DomainEventPublisher:
-    """Sends stored events keyed by aggregate id (per-aggregate order) and awaits every ack."""
+    """Sends stored events keyed by aggregate id (per-aggregate order) and awaits every ack.
+
+    Straight through the app's producer (the same partitioner, acks and connection as
+    `Topic.send`): Topic.send wraps every message in Faust's FutureMessage and PendingMessage
+    and publishes it through a callback chain, which a profile showed costing more than the send.
+    Sends are queued in order, so each partition receives an aggregate's events in order.
+    """
 
     def __init__(self, topic: faust.TopicT):
         self.topic = topic
 
     async def publish(self, events: Sequence[StoredEvent]) -> None:
+        producer = await self.topic.app.maybe_start_producer()
+        name = self.topic.get_topic_name()
         sends = [
-            await self.topic.send(key=stored.event.aggregate_id.encode(),
-                                  value=orjson.dumps(stored.to_message()))
+            await producer.send(name, stored.event.aggregate_id.encode(),
+                                orjson.dumps(stored.to_message()), partition=None,
+                                timestamp=None, headers=None)
             for stored in events
         ]
         await asyncio.gather(*sends)

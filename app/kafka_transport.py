@@ -1,4 +1,5 @@
-"""Faust's aiokafka transport with a configurable fetch wait.
+"""Faust's aiokafka transport with a configurable fetch wait, and a configurable limit of
+Faust's producer buffer (where table changelog writes wait to be sent).
 
 Faust hard-codes `fetch_max_wait_ms=1500`. Brokers that hold a fetch for the whole wait when no
 data is ready (the embedded tansu broker does) then add up to 1.5 s per hop; measured on tansu:
@@ -32,6 +33,13 @@ def transport_with_fetch_wait(fetch_max_wait_ms: int) -> type[faust_aiokafka.Tra
 
 class CRMEventsApp(faust.App):
     fetch_max_wait_ms: int = 1500
+
+    producer_buffer_max_messages: int = 100  # Faust's own limit (ProducerBuffer.max_messages)
+
+    def _new_producer(self) -> Any:
+        producer = super()._new_producer()
+        producer.buffer.max_messages = self.producer_buffer_max_messages
+        return producer
 
     def _new_transport(self) -> Any:
         transport = transport_with_fetch_wait(self.fetch_max_wait_ms)

@@ -71,7 +71,8 @@ def register_read_side(app: faust.App, runtime: Runtime, domain_events: faust.To
     tables = declare_tables(app, catalog, {name: g.number for name, g in generations.items()},
                             settings.topic_partitions)
     consumed = ConsumedOffsets()
-    register_projection_agent(app, domain_events, tables, runtime.history, consumed)
+    register_projection_agent(app, domain_events, tables, runtime.history, consumed,
+                              settings.projection_batch_size, settings.projection_batch_within_s)
 
     async def events_after(position: int, aggregate_types: frozenset[str]) -> int:
         assert runtime.pool is not None

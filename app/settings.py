@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     command_batch_size: int = Field(500, ge=1)
     command_batch_within_s: float = Field(0.01, gt=0)
     command_max_retries: int = Field(5, ge=0)
+    projection_batch_size: int = Field(
+        500, ge=1, description="Most domain events projected together (each table key written "
+        "once per batch and partition)")
+    projection_batch_within_s: float = Field(0.01, gt=0, description="Longest wait to fill a "
+                                                                     "projection batch")
     outbox_relay_interval_s: float = Field(5.0, gt=0)
     outbox_stale_after_s: float = Field(10.0, ge=0)
     aggregate_cache_size: int = Field(10_000, ge=0)

@@ -1,19 +1,23 @@
 """The projection agent: a consumer of domain events, separate from the command agents, that
-applies every event to every projection's table."""
+applies every event to every projection's table, a batch at a time (each key written once per
+batch and partition: see `projections.projector.BatchPlan`)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+import weakref
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import faust
 import orjson
+from faust import streams as faust_streams
 from faust.types import TP
 
 from app.structured_logging import correlated
 from projections.entry import VersionGap
-from projections.projector import Delivery, plan, plan_repair
+from projections.projector import BatchPlan, Delivery, Written
 from projections.tables import ProjectionTable, ProjectionTables
 
 log = logging.getLogger(__name__)
@@ -46,44 +50,111 @@ class ConsumedOffsets:
 
 def register_projection_agent(app: faust.App, domain_events: faust.TopicT,
                               tables: ProjectionTables, history: HistoryReader,
-                              consumed: ConsumedOffsets) -> None:
+                              consumed: ConsumedOffsets, batch_size: int = 500,
+                              batch_within_s: float = 0.01) -> None:
+    partials = WrittenPartials()
+
     @app.agent(domain_events, name="project-domain-events")
     async def project_domain_events(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            message = event.message
-            delivery = Delivery(message.partition, message.offset)
-            try:
-                domain_event = orjson.loads(event.value)
-            except orjson.JSONDecodeError:
-                log.error("skipping undecodable domain event at %s:%s", message.partition,
-                          message.offset)
-            else:
-                metadata = domain_event.get("metadata") or {}
-                with correlated([metadata.get("correlation_id") or ""]):
+        async for events in stream.take_events(batch_size, within=batch_within_s):
+            for partition, (last, run) in _runs_by_partition(events).items():
+                with correlated(((e.get("metadata") or {}).get("correlation_id") or "")
+                                for e, _ in run), processing(last):
                     for table in tables.values():
-                        await project_safely(table, domain_event, delivery, history)
-            consumed.processed(message.partition, message.offset)
+                        await project_run(table, partition, run, history, partials)
+            for event in events:
+                consumed.processed(event.message.partition, event.message.offset)
 
 
-async def project_safely(table: ProjectionTable, event: Mapping[str, Any], delivery: Delivery,
-                         history: HistoryReader) -> None:
-    """Apply one event; a failure is logged, and the record's next event repairs it (its
-    version gap is replayed from the event store)."""
+Run = list[tuple[Mapping[str, Any], Delivery]]
+
+
+def _runs_by_partition(events: Sequence[faust.EventT]) -> dict[int, tuple[faust.EventT, Run]]:
+    """The decodable domain events of a batch, per partition, in offset order, with the
+    partition's last Kafka event."""
+    runs: dict[int, Run] = {}
+    last: dict[int, faust.EventT] = {}
+    for event in events:
+        message = event.message
+        last[message.partition] = event
+        try:
+            domain_event = orjson.loads(event.value)
+        except orjson.JSONDecodeError:
+            log.error("skipping undecodable domain event at %s:%s", message.partition,
+                      message.offset)
+            continue
+        runs.setdefault(message.partition, []).append(
+            (domain_event, Delivery(message.partition, message.offset)))
+    return {partition: (last[partition], run) for partition, run in runs.items()}
+
+
+@contextmanager
+def processing(event: faust.EventT) -> Iterator[None]:
+    """Make `event` Faust's current event: its tables and RocksDB store take a key's
+    partition from it, and a batch from `take_events` has none of its own."""
+    token = faust_streams._current_event.set(weakref.ref(event))
     try:
-        await project(table, event, delivery, history)
-    except Exception:
-        log.exception("%s: event %s of %s not applied", table.name, event.get("version"),
-                      event.get("aggregate_id"))
+        yield
+    finally:
+        faust_streams._current_event.reset(token)
 
 
-async def project(table: ProjectionTable, event: Mapping[str, Any], delivery: Delivery,
-                  history: HistoryReader) -> None:
-    store = table.table
-    try:
-        writes = plan(table.projection, store.get, event, delivery)
-    except VersionGap as gap:
-        log.warning("%s: repairing from the event store", gap)
-        records = await history(event["aggregate_id"])
-        writes = plan_repair(table.projection, store.get, records, event, delivery)
-    for key, value in writes:  # no await between reading and writing: one step of the loop
-        store[key] = value
+class WrittenPartials:
+    """The partial each table partition's last batch plan wrote in this process (a
+    `BatchPlan` then spares the reads that check the entries written after it)."""
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[str, int], Written] = {}
+
+    def plan(self, table: ProjectionTable, partition: int) -> BatchPlan:
+        return BatchPlan(table.projection, table.table.get, partition,
+                         self._last.get((table.name, partition)))
+
+    def write(self, table: ProjectionTable, plan: BatchPlan) -> None:
+        """A write that fails is logged; the records' next events repair what it missed."""
+        try:
+            writes, written = plan.writes()
+            store = table.table
+            for key, value in writes:
+                store[key] = value
+        except Exception:
+            log.exception("%s: writes of partition %d not applied", table.name, plan.partition)
+            return
+        if written is not None:
+            self._last[(table.name, plan.partition)] = written
+
+
+async def project_run(table: ProjectionTable, partition: int, run: Run, history: HistoryReader,
+                      partials: WrittenPartials) -> None:
+    """Apply a partition's run of events, each key written once. A failing event is logged,
+    and the record's next event repairs it (its version gap is replayed from the event store).
+    Nothing read before an await is written after it: a plan is written before each repair's
+    read of the event store, and the next one starts after it."""
+    plan = partials.plan(table, partition)
+    for event, delivery in run:
+        try:
+            plan.apply(event, delivery)
+            continue
+        except VersionGap as gap:
+            log.warning("%s: repairing from the event store", gap)
+        except Exception:
+            _log_not_applied(table, event)
+            continue
+        partials.write(table, plan)
+        try:
+            records = await history(event["aggregate_id"])
+        except Exception:
+            records = None
+            _log_not_applied(table, event)
+        plan = partials.plan(table, partition)
+        if records is not None:
+            try:
+                plan.repair(records, event, delivery)
+            except Exception:
+                _log_not_applied(table, event)
+    partials.write(table, plan)
+
+
+def _log_not_applied(table: ProjectionTable, event: Mapping[str, Any]) -> None:
+    log.exception("%s: event %s of %s not applied", table.name, event.get("version"),
+                  event.get("aggregate_id"))

@@ -24,7 +24,7 @@ none.) The cost is a fan-in on read (one partial per partition), which is small.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +37,7 @@ LOOKUP_PREFIX = "~lookup/"
 
 Read = Callable[[str], Mapping[str, Any] | None]
 Write = tuple[str, dict[str, Any]]
+Written = tuple[Mapping[str, Any], set[str]]  # a partial a BatchPlan wrote, the marks it carried
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ def _writes(projection: Projection, read: Read, aggregate_id: str, before: Entry
     key = partition_key(delivery.partition)
     progress = read(key) or empty_progress(delivery.partition)
     change_id = f"{aggregate_id}@{after['version']}"
-    if progress["counted"] != change_id:
+    if counted_marks(progress).get(aggregate_id, 0) < after["version"]:
         change = difference(tally_of(projection, before), tally_of(projection, after))
         writes.append((key, {
             **progress,
@@ -117,3 +118,107 @@ def _writes(projection: Projection, read: Read, aggregate_id: str, before: Entry
                            {"partition": delivery.partition, "aggregate_id": aggregate_id}))
     writes.append((aggregate_id, after))
     return writes
+
+
+def counted_marks(progress: Mapping[str, Any]) -> dict[str, int]:
+    """The changes a partial has counted, as aggregate id -> version: one "id@version" from
+    `plan`, or a `BatchPlan`'s map (every entry its batch wrote after the partial)."""
+    counted = progress.get("counted")
+    if not counted:
+        return {}
+    if isinstance(counted, str):
+        aggregate_id, _, version = counted.rpartition("@")
+        return {aggregate_id: int(version)}
+    return dict(counted)
+
+
+class BatchPlan:
+    """The writes a run of events of one domain-events partition causes in one projection's
+    table, with each key written once: one partial for the whole run instead of one per event
+    (half the changelog messages) and one entry per record.
+
+    Crash safety as for single events (the partial is written first and names what it counted),
+    with the partial naming every entry written after it (`counted`: aggregate id -> version): a
+    redelivered change of a record whose entry write was lost is not counted again, whatever
+    the batches the redelivery comes in. Marks for entries still behind when the next partial is
+    written are carried into it. Finding them takes a read per mark, unless the stored partial is
+    the one this process last wrote (`last_written`): its entries were written right after it, so
+    they reach the changelog before the next partial, and only the marks it carried are checked.
+    """
+
+    def __init__(self, projection: Projection, read: Read, partition: int,
+                 last_written: Written | None = None):
+        self.projection, self.read, self.partition = projection, read, partition
+        stored = read(partition_key(partition))
+        self.progress = dict(stored or empty_progress(partition))
+        self.marks = counted_marks(self.progress)
+        if last_written is not None and stored == last_written[0]:
+            self.suspect = set(last_written[1])  # its entries were written right after it
+        else:
+            self.suspect = set(self.marks)
+        self.entries: dict[str, Entry] = {}
+        self.lookups: dict[str, dict[str, Any]] = {}
+
+    def apply(self, event: Event, delivery: Delivery) -> None:
+        """Raises `VersionGap` (nothing applied) when the record's entry misses versions."""
+        if not self.projection.handles(event):
+            return
+        aggregate_id = event["aggregate_id"]
+        before = self._entry(aggregate_id)
+        after = advance(self.projection, before, event, self.partition)
+        if after is not None:
+            self._change(aggregate_id, before, before, after, delivery)
+
+    def repair(self, history: Sequence[Event], event: Event, delivery: Delivery) -> None:
+        """Bring a record's entry up to its full history from the event store."""
+        aggregate_id = event["aggregate_id"]
+        before = self._entry(aggregate_id)
+        after = replay(self.projection, history, self.partition)
+        if after is None or (before and after["version"] <= before["version"]):
+            return
+        counted = self.marks.get(aggregate_id, 0)
+        base = before  # the entry the counted totals last included
+        if (before["version"] if before else 0) < counted < after["version"]:
+            base = replay(self.projection, [e for e in history if e["version"] <= counted],
+                          self.partition)
+        self._change(aggregate_id, before, base, after, delivery)
+
+    def writes(self) -> tuple[list[Write], Written | None]:
+        """The writes, partial first; and the partial with the marks it carries, to pass as
+        `last_written` to the next plan of this partition in this process."""
+        if not self.entries:
+            return [], None
+        carried = {}  # marks of changes counted before their entries were written
+        for aggregate_id in self.suspect | set(self.entries):
+            entry = self._entry(aggregate_id)
+            if (entry["version"] if entry else 0) < self.marks.get(aggregate_id, 0):
+                carried[aggregate_id] = self.marks[aggregate_id]
+        counted = {**{a: e["version"] for a, e in self.entries.items()}, **carried}
+        progress = {**self.progress, "counted": counted}
+        writes = [(partition_key(self.partition), progress), *self.lookups.items(),
+                  *self.entries.items()]
+        return writes, (progress, set(carried))
+
+    def _entry(self, aggregate_id: str) -> Entry | None:
+        entry = self.entries.get(aggregate_id)
+        return entry if entry is not None else self.read(aggregate_id)
+
+    def _change(self, aggregate_id: str, before: Entry | None, base: Entry | None,
+                after: Entry, delivery: Delivery) -> None:
+        progress = self.progress
+        counted = self.marks.get(aggregate_id, 0)
+        if counted < after["version"]:  # else counted by a partial whose entry write was lost
+            change = difference(tally_of(self.projection, base),
+                                tally_of(self.projection, after))
+            if change:
+                progress["totals"] = combine(progress["totals"], change)
+            progress["events"] += after["version"] - max(counted, (base or {}).get("version", 0))
+        progress["through"] = max(progress["through"], delivery.offset)
+        progress["position"] = max(progress["position"], after.get("position") or 0)
+        if self.projection.lookups is not None:
+            known = set(self.projection.lookups(latest_state(before) or {}))
+            for secondary in sorted(set(self.projection.lookups(latest_state(after) or {}))
+                                    - known):
+                self.lookups[lookup_key(secondary)] = {"partition": self.partition,
+                                                       "aggregate_id": aggregate_id}
+        self.entries[aggregate_id] = after

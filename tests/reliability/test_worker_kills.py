@@ -1,4 +1,4 @@
-"""Worker killed with SIGKILL at random moments while 2,000 events flow: nothing lost, nothing
+"""Worker killed with SIGKILL at random moments while 10,000 events flow: nothing lost, nothing
 duplicated, read models equal a rebuild from the event store, every committed event published."""
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from stream_fixtures import (
     stored_events,
 )
 
-RECORDS, UPDATES = 400, 4  # 400 creates + 1,600 updates = 2,000 source events
+# 2,000 creates + 8,000 updates = 10,000 source events: enough that the worker is still busy
+# when the kills land (it stores about 2,500 a second here)
+RECORDS, UPDATES = 2000, 4
 KILLS = 5
 
 

@@ -2,9 +2,10 @@
 service keeps serving the current one.
 
 1. Fold: every event of the projection's aggregate types, in global order from the event store,
-   goes through the same planner as the live agent (`projector.plan`), into a dict. Each record
-   goes to the partition its domain events go to (the producer's murmur2 of the aggregate id),
-   so the rebuilt table is co-partitioned with the domain-events topic exactly like the live one.
+   goes through the same planner as the live agent (`projector.BatchPlan`, in runs of the same
+   size), into a dict. Each record goes to the partition its domain events go to (the
+   producer's murmur2 of the aggregate id), so the rebuilt table is co-partitioned with the
+   domain-events topic exactly like the live one.
 2. Write: the folded keys are produced to the changelog topic of table `<name>-g<n+1>`, a topic
    no running worker reads (workers serve `<name>-g<n>`), created compacted if missing.
 3. Record: generation n+1 is registered in PostgreSQL as `built`, through the last position
@@ -38,11 +39,12 @@ from aiokafka.partitioner import murmur2
 
 from projections import event_feed, generations
 from projections.projection import Projection
-from projections.projector import Delivery, plan
+from projections.projector import BatchPlan, Delivery, Written
 from projections.tables import changelog_topic
 
 Progress = Callable[[int], None]  # called with the number of events folded since the last call
 PROGRESS_EVERY = 5_000
+FOLD_BATCH = 500  # events per partition run, like the live agent's PROJECTION_BATCH_SIZE
 
 
 @dataclass(frozen=True)
@@ -83,23 +85,57 @@ async def fold(projection: Projection, pool: asyncpg.Pool, partitions: int,
     table: dict[str, dict[str, Any]] = {}
     events = last = pending = 0
     placed: dict[str, int] = {}
+    folding = PartitionBatches(projection, table)
     async for event in event_feed.messages_after(pool, 0,
                                                  aggregate_types=projection.aggregate_types):
         aggregate_id = event["aggregate_id"]
         partition = placed.get(aggregate_id)
         if partition is None:
             partition = placed[aggregate_id] = partition_for(aggregate_id, partitions)
-        for key, value in plan(projection, table.get, event, Delivery(partition)):
-            table[key] = value
+        folding.apply(event, partition)
         events += 1
         last = event["position"]
         pending += 1
         if progress is not None and pending == PROGRESS_EVERY:
             progress(pending)
             pending = 0
+    folding.flush()
     if progress is not None and pending:
         progress(pending)
     return table, events, last
+
+
+class PartitionBatches:
+    """Folds events into `table` the way the live agent projects them: a `BatchPlan` per
+    partition over runs of up to FOLD_BATCH events, each key written once per run."""
+
+    def __init__(self, projection: Projection, table: dict[str, dict[str, Any]]):
+        self.projection, self.table = projection, table
+        self.plans: dict[int, tuple[BatchPlan, int]] = {}
+        self.last_written: dict[int, Written] = {}
+
+    def apply(self, event: dict[str, Any], partition: int) -> None:
+        plan, count = self.plans.get(partition) or (self._plan(partition), 0)
+        plan.apply(event, Delivery(partition))  # the store's history has no gaps
+        if count + 1 == FOLD_BATCH:
+            self._write(partition, plan)
+        else:
+            self.plans[partition] = (plan, count + 1)
+
+    def flush(self) -> None:
+        for partition, (plan, _) in list(self.plans.items()):
+            self._write(partition, plan)
+
+    def _plan(self, partition: int) -> BatchPlan:
+        return BatchPlan(self.projection, self.table.get, partition,
+                         self.last_written.get(partition))
+
+    def _write(self, partition: int, plan: BatchPlan) -> None:
+        writes, written = plan.writes()
+        self.table.update(writes)
+        if written is not None:
+            self.last_written[partition] = written
+        self.plans.pop(partition, None)
 
 
 async def write_changelog(bootstrap: str, topic: str, table: dict[str, dict[str, Any]],

@@ -15,8 +15,8 @@ from typing import Any
 import asyncpg
 
 FEED = """
-SELECT position, event_id, aggregate_id, aggregate_type, version, event_type, occurred_at,
-       recorded_at, data, metadata
+SELECT position, event_id::text, aggregate_id::text, aggregate_type, version, event_type,
+       occurred_at, recorded_at, data, metadata
 FROM events WHERE position > $1 ORDER BY position LIMIT $2
 """
 
@@ -46,9 +46,9 @@ async def messages_after(pool: asyncpg.Pool, position: int = 0, *, page_size: in
 
 def message(row: asyncpg.Record) -> dict[str, Any]:
     return {
-        "event_id": str(row["event_id"]),
+        "event_id": row["event_id"],  # as text from the query: no UUID objects in between
         "event_type": row["event_type"],
-        "aggregate_id": str(row["aggregate_id"]),
+        "aggregate_id": row["aggregate_id"],
         "aggregate_type": row["aggregate_type"],
         "version": row["version"],
         "occurred_at": row["occurred_at"].isoformat(),

@@ -113,10 +113,14 @@ class PartitionBatches:
         self.projection, self.table = projection, table
         self.plans: dict[int, tuple[BatchPlan, int]] = {}
         self.last_written: dict[int, Written] = {}
+        self.deliveries: dict[int, Delivery] = {}  # one each: a rebuild has no Kafka offsets
 
     def apply(self, event: dict[str, Any], partition: int) -> None:
         plan, count = self.plans.get(partition) or (self._plan(partition), 0)
-        plan.apply(event, Delivery(partition))  # the store's history has no gaps
+        delivery = self.deliveries.get(partition)
+        if delivery is None:
+            delivery = self.deliveries[partition] = Delivery(partition)
+        plan.apply(event, delivery)  # the store's history has no gaps
         if count + 1 == FOLD_BATCH:
             self._write(partition, plan)
         else:
@@ -138,8 +142,9 @@ class PartitionBatches:
         self.plans.pop(partition, None)
 
 
-async def write_changelog(bootstrap: str, topic: str, table: dict[str, dict[str, Any]],
-                          partitions: int, replication_factor: int = 1) -> None:
+async def open_changelog(bootstrap: str, topic: str, partitions: int,
+                         replication_factor: int = 1) -> AIOKafkaProducer:
+    """The changelog topic, created compacted if missing, and a started producer for it."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
@@ -152,16 +157,18 @@ async def write_changelog(bootstrap: str, topic: str, table: dict[str, dict[str,
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20,
                                 max_batch_size=512 * 1024)
     await producer.start()
+    return producer
+
+
+async def write_changelog(producer: AIOKafkaProducer, topic: str,
+                          table: dict[str, dict[str, Any]]) -> None:
     # Each partition's last record goes alone, after the rest were acked: the embedded tansu
     # broker reports a partition's end offset as its last batch's base offset + 1, and Faust
     # recovers a changelog only up to that end. A last batch of one record makes it exact.
     last_of_partition = {value["partition"]: key for key, value in table.items()}
     held_back = set(last_of_partition.values())
-    try:
-        await _send_all(producer, topic, [(k, v) for k, v in table.items() if k not in held_back])
-        await _send_all(producer, topic, [(k, table[k]) for k in held_back])
-    finally:
-        await producer.stop()
+    await _send_all(producer, topic, [(k, v) for k, v in table.items() if k not in held_back])
+    await _send_all(producer, topic, [(k, table[k]) for k in held_back])
 
 
 async def _send_all(producer: AIOKafkaProducer, topic: str,
@@ -188,11 +195,23 @@ async def rebuild(projection: Projection, pool: asyncpg.Pool, *, bootstrap: str,
                   partitions: int, replication_factor: int = 1,
                   progress: Progress | None = None) -> RebuildReport:
     generation = (await generations.current(pool, [projection.name]))[projection.name].number + 1
+    topic = changelog_topic(app_id, projection.name, generation)
     started = time.perf_counter()
-    table, events, built_through = await fold(projection, pool, partitions, progress)
+    # the topic and the producer get ready while the events are folded
+    opening = asyncio.ensure_future(open_changelog(bootstrap, topic, partitions,
+                                                   replication_factor))
+    try:
+        table, events, built_through = await fold(projection, pool, partitions, progress)
+    except BaseException:
+        if not opening.cancel() and opening.exception() is None:  # opened already: close it
+            await opening.result().stop()
+        raise
     folded = time.perf_counter()
-    await write_changelog(bootstrap, changelog_topic(app_id, projection.name, generation),
-                          table, partitions, replication_factor)
+    producer = await opening
+    try:
+        await write_changelog(producer, topic, table)
+    finally:
+        await producer.stop()
     written = time.perf_counter()
     await generations.record_built(pool, projection.name, generation, built_through, events)
     return RebuildReport(projection.name, generation, events, len(table), built_through,

@@ -1,4 +1,4 @@
-"""SIGTERM while 2,000 events flow: the worker finishes (or gives back) what it is handling,
+"""SIGTERM while 10,000 events flow: the worker finishes (or gives back) what it is handling,
 publishes what it stored, commits the offsets of exactly what it stored, and exits by itself;
 after every restart nothing is lost or duplicated."""
 
@@ -23,7 +23,9 @@ from stream_fixtures import (
     stored_events,
 )
 
-RECORDS, UPDATES = 400, 4  # 2,000 source events, one inbound message each
+# 10,000 source events, one inbound message each: enough that the worker is still busy when the
+# stops land (it stores about 2,500 a second here)
+RECORDS, UPDATES = 2000, 4
 STOPS = 3
 
 

@@ -8,6 +8,7 @@ import faust
 
 from app.kafka_transport import CRMEventsApp
 from app.settings import Settings
+from app.table_recovery import CRMTableManager
 
 PROVIDERS = ("salesforce", "hubspot", "pipedrive")
 
@@ -47,10 +48,11 @@ def create_app(settings: Settings) -> faust.App:
         broker_rebalance_timeout=rebalance,
         broker_heartbeat_interval=heartbeat,
         broker_commit_every=1000,
-        broker_commit_interval=1.0,
+        broker_commit_interval=settings.kafka_commit_interval_s,
         stream_buffer_maxsize=8192,
         producer_linger=0.002,
         recovery_consistency_check=settings.table_recovery_consistency_check,
+        TableManager=CRMTableManager,
     )
     app.fetch_max_wait_ms = settings.kafka_fetch_max_wait_ms
     app.producer_buffer_max_messages = PRODUCER_BUFFER_MAX_MESSAGES

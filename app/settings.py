@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     kafka_fetch_max_wait_ms: int = Field(
         50, ge=1, le=30_000, description="Longest a fetch waits for data (latency per hop)"
     )
+    kafka_commit_interval_s: float = Field(
+        1.0, gt=0, description="How often processed offsets are committed (a restart or "
+        "takeover reprocesses at most this much; commands are idempotent)")
     kafka_rebalance_timeout_s: float | None = Field(None, gt=0)
     kafka_heartbeat_interval_s: float | None = Field(None, gt=0)
 

@@ -7,15 +7,12 @@ all of them; HubSpot retries anything else but a 4xx.
 
 from __future__ import annotations
 
-import logging
 import time
 
 import faust
 import orjson
 from faust.web import Request, Response, View
-from pydantic import ValidationError
 
-from app.envelopes import error_list
 from app.hubspot_envelopes import HubSpotBatch
 from app.hubspot_signature import (
     SIGNATURE_HEADER,
@@ -24,9 +21,14 @@ from app.hubspot_signature import (
     verify_v3,
 )
 from app.settings import Settings
-from app.webhook_intake import JSON_TYPES, Intake, produce_acked, read_body
-
-log = logging.getLogger(__name__)
+from app.webhook_intake import (
+    Intake,
+    Rejected,
+    accept,
+    decode_body,
+    read_limited_body,
+    require_json,
+)
 
 NOT_CONFIGURED = "HubSpot webhooks are not configured: set HUBSPOT_CLIENT_SECRET"
 
@@ -39,34 +41,25 @@ def register_hubspot_bridge(app: faust.App, inbound: faust.TopicT, settings: Set
         async def post(self, request: Request) -> Response:
             if secret is None:  # 503, so HubSpot keeps retrying until it is configured
                 return self.error(503, NOT_CONFIGURED)
-            body = await read_body(request, settings.max_body_bytes)
-            if body is None:
-                return self.error(413, f"body larger than {settings.max_body_bytes} bytes")
             try:
-                verify_v3(secret=secret.get_secret_value().encode(), method=request.method,
-                          uri=settings.hubspot_webhook_url or str(request.url), body=body,
-                          signature=request.headers.get(SIGNATURE_HEADER),
-                          timestamp=request.headers.get(TIMESTAMP_HEADER),
-                          now_ms=int(time.time() * 1000))
-            except SignatureRejected as rejected:
-                return self.error(401, str(rejected))
-            if request.content_type not in JSON_TYPES:
-                return self.error(415, f"expected application/json, got {request.content_type!r}")
-            try:
-                raw_events = orjson.loads(body)
-                events = HubSpotBatch.validate_python(raw_events)
-            except orjson.JSONDecodeError as error:
-                return self.error(400, f"malformed JSON: {error}")
-            except ValidationError as error:
-                return self.error(422, "invalid HubSpot webhook batch",
-                                  errors=error_list(error.errors()))
-            intake = Intake.of(request, "hubspot")
+                body = await read_limited_body(request, settings.max_body_bytes)
+                verify_signature(request, body)
+                require_json(request)
+                raw_events, events = decode_body(body, HubSpotBatch.validate_python,
+                                                 "invalid HubSpot webhook batch")
+            except Rejected as rejected:
+                return rejected.answer(self)
             messages = [(event.record_key, orjson.dumps(raw))
                         for event, raw in zip(events, raw_events, strict=True)]
-            try:
-                await produce_acked(inbound, intake, messages, settings.bridge_ack_timeout_s)
-            except Exception as error:  # the broker is down or too slow: HubSpot retries
-                log.warning("hubspot produce failed: %s: %s", type(error).__name__, error)
-                return self.error(503, "event log unavailable, retry later",
-                                  headers={"Retry-After": "1"})
-            return self.json(intake.answer(events=len(messages)), status=202)
+            return await accept(self, inbound, Intake.of(request, "hubspot"), messages,
+                                settings.bridge_ack_timeout_s, events=len(messages))
+
+    def verify_signature(request: Request, body: bytes) -> None:
+        try:
+            verify_v3(secret=secret.get_secret_value().encode(), method=request.method,
+                      uri=settings.hubspot_webhook_url or str(request.url), body=body,
+                      signature=request.headers.get(SIGNATURE_HEADER),
+                      timestamp=request.headers.get(TIMESTAMP_HEADER),
+                      now_ms=int(time.time() * 1000))
+        except SignatureRejected as rejected:
+            raise Rejected(401, str(rejected)) from rejected

@@ -9,19 +9,20 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import logging
 
 import faust
-import orjson
 from faust.web import Request, Response, View
-from pydantic import ValidationError
 
-from app.envelopes import error_list
 from app.pipedrive_envelopes import PipedriveWebhook
 from app.settings import Settings
-from app.webhook_intake import JSON_TYPES, Intake, produce_acked, read_body
-
-log = logging.getLogger(__name__)
+from app.webhook_intake import (
+    Intake,
+    Rejected,
+    accept,
+    decode_body,
+    read_limited_body,
+    require_json,
+)
 
 NOT_CONFIGURED = ("Pipedrive webhooks are not configured: set PIPEDRIVE_WEBHOOK_USER and "
                   "PIPEDRIVE_WEBHOOK_PASSWORD")
@@ -53,24 +54,13 @@ def register_pipedrive_bridge(app: faust.App, inbound: faust.TopicT, settings: S
                                     password.get_secret_value().encode()):
                 return self.error(401, "missing or wrong basic auth credentials",
                                   headers=dict(CHALLENGE))
-            if request.content_type not in JSON_TYPES:
-                return self.error(415, f"expected application/json, got {request.content_type!r}")
-            body = await read_body(request, settings.max_body_bytes)
-            if body is None:
-                return self.error(413, f"body larger than {settings.max_body_bytes} bytes")
             try:
-                webhook = PipedriveWebhook.model_validate(orjson.loads(body))
-            except orjson.JSONDecodeError as error:
-                return self.error(400, f"malformed JSON: {error}")
-            except ValidationError as error:
-                return self.error(422, "invalid Pipedrive webhook (version 2.0 expected)",
-                                  errors=error_list(error.errors()))
-            intake = Intake.of(request, "pipedrive")
-            try:
-                await produce_acked(inbound, intake, [(webhook.record_key, body)],
-                                    settings.bridge_ack_timeout_s)
-            except Exception as error:  # the broker is down or too slow: Pipedrive retries
-                log.warning("pipedrive produce failed: %s: %s", type(error).__name__, error)
-                return self.error(503, "event log unavailable, retry later",
-                                  headers={"Retry-After": "1"})
-            return self.json(intake.answer(event_id=str(webhook.meta.id)), status=202)
+                require_json(request)
+                body = await read_limited_body(request, settings.max_body_bytes)
+                _, webhook = decode_body(body, PipedriveWebhook.model_validate,
+                                         "invalid Pipedrive webhook (version 2.0 expected)")
+            except Rejected as rejected:
+                return rejected.answer(self)
+            return await accept(self, inbound, Intake.of(request, "pipedrive"),
+                                [(webhook.record_key, body)], settings.bridge_ack_timeout_s,
+                                event_id=str(webhook.meta.id))

@@ -1,22 +1,69 @@
 """What every CRM webhook endpoint does once it knows the sender: read the body within the size
-limit, and produce the events to the provider's inbound topic, answering only after the broker
-acknowledged them all.
+limit, decode and validate it (4xx with the reasons), and produce the events to the provider's
+inbound topic, answering 202 only after the broker acknowledged them all (503 otherwise, so the
+provider retries).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import faust
-from faust.web import Request
+import orjson
+from faust.web import Request, Response, View
+from pydantic import ValidationError
 
 from app import tracing
+from app.envelopes import error_list
+
+log = logging.getLogger(__name__)
 
 JSON_TYPES = ("application/json",)
+RETRY_LATER = {"Retry-After": "1"}
+
+Model = TypeVar("Model")
+
+
+class Rejected(Exception):
+    """A request answered with a 4xx (or 503) and a reason, before anything was produced."""
+
+    def __init__(self, status: int, reason: str, headers: dict[str, str] | None = None,
+                 **details: Any):
+        super().__init__(reason)
+        self.status, self.reason, self.headers, self.details = status, reason, headers, details
+
+    def answer(self, view: View) -> Response:
+        return view.error(self.status, self.reason, headers=self.headers, **self.details)
+
+
+def require_json(request: Request) -> None:
+    if request.content_type not in JSON_TYPES:
+        raise Rejected(415, f"expected application/json, got {request.content_type!r}")
+
+
+async def read_limited_body(request: Request, limit: int) -> bytes:
+    body = await read_body(request, limit)
+    if body is None:
+        raise Rejected(413, f"body larger than {limit} bytes")
+    return body
+
+
+def decode_body(body: bytes, validate: Callable[[Any], Model], invalid: str) -> tuple[Any, Model]:
+    """The decoded JSON and the model `validate` makes of it: 400 for malformed JSON, 422 with
+    pydantic's reasons (titled `invalid`) for a valid JSON of the wrong shape."""
+    try:
+        decoded = orjson.loads(body)
+        return decoded, validate(decoded)
+    except orjson.JSONDecodeError as error:
+        raise Rejected(400, f"malformed JSON: {error}") from error
+    except ValidationError as error:
+        raise Rejected(422, invalid, errors=error_list(error.errors())) from error
 
 
 async def read_body(request: Request, limit: int) -> bytes | None:
@@ -74,3 +121,15 @@ async def produce_acked(inbound: faust.TopicT, intake: Intake,
         await asyncio.gather(*sends)
 
     await asyncio.wait_for(send_all(), timeout)
+
+
+async def accept(view: View, inbound: faust.TopicT, intake: Intake,
+                 messages: Sequence[tuple[str, bytes]], timeout: float,
+                 **details: object) -> Response:
+    """202 once the broker acknowledged every message; 503 when it is down or too slow."""
+    try:
+        await produce_acked(inbound, intake, messages, timeout)
+    except Exception as error:
+        log.warning("%s produce failed: %s: %s", intake.provider, type(error).__name__, error)
+        return view.error(503, "event log unavailable, retry later", headers=dict(RETRY_LATER))
+    return view.json(intake.answer(**details), status=202)

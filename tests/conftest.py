@@ -79,3 +79,29 @@ def module_service(broker_url, module_database):
     process = ServiceProcess(broker_url, module_database).start()
     yield process
     process.stop()
+
+
+@pytest.fixture(scope="module")
+def salesforce():
+    """A local fake of Salesforce's REST API that simple-salesforce really calls, empty (a module
+    that needs records in it overrides this fixture)."""
+    from fake_salesforce import FakeSalesforce
+
+    with FakeSalesforce(api_version="64.0", session_id="x") as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def salesforce_settings(salesforce) -> dict[str, str]:
+    """How a module's `salesforce_service` reaches the fake (override to change them)."""
+    return salesforce.service_settings()
+
+
+@pytest.fixture(scope="module")
+def salesforce_service(broker_url, module_database, salesforce_settings):
+    """One service process shared by a module's tests, reading Salesforce from the fake."""
+    from service_process import ServiceProcess
+
+    process = ServiceProcess(broker_url, module_database, **salesforce_settings).start()
+    yield process
+    process.stop()

@@ -12,31 +12,14 @@ from collections.abc import Callable
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from fake_salesforce import FakeSalesforce
-from service_process import ServiceProcess, load_sample, wait_for
+from service_process import load_sample, wait_for
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def salesforce():
-    with FakeSalesforce(api_version="64.0", session_id="x") as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def service(broker_url, module_database, salesforce):
-    process = ServiceProcess(
-        broker_url, module_database,
-        **salesforce.service_settings(),
-    ).start()
-    yield process
-    process.stop()
-
-
 @pytest.fixture
-def http(service):
-    with service.client() as client:
+def http(salesforce_service):
+    with salesforce_service.client() as client:
         yield client
 
 
@@ -60,9 +43,9 @@ class DeadLetters:
 
 
 @pytest.fixture(scope="module")
-async def dead_letters(broker_url, service):
+async def dead_letters(broker_url, salesforce_service):
     consumer = AIOKafkaConsumer(
-        service.topics["dead_letter"],
+        salesforce_service.topics["dead_letter"],
         bootstrap_servers=broker_url.removeprefix("kafka://").split(";"),
         auto_offset_reset="earliest", enable_auto_commit=False, fetch_max_wait_ms=100,
     )
@@ -96,7 +79,8 @@ def event_id_is(envelope: dict) -> Callable[[dict], bool]:
     return lambda record: record["source_event_id"].startswith(f"salesforce:{envelope['id']}:")
 
 
-async def test_gap_overflow_asks_for_a_resync_of_the_whole_object(http, service, dead_letters):
+async def test_gap_overflow_asks_for_a_resync_of_the_whole_object(
+        http, salesforce_service, dead_letters):
     envelope = load_sample("account_gap_overflow")
     body = post(http, envelope)
 
@@ -106,11 +90,11 @@ async def test_gap_overflow_asks_for_a_resync_of_the_whole_object(http, service,
     assert letter["source_event_id"] == f"salesforce:{envelope['id']}:*"
     assert "GAP_OVERFLOW" in letter["reason"] and "every Account record" in letter["reason"]
     assert base64.b64decode(letter["original_b64"]) == body
-    assert letter["origin"]["topic"] == service.topics["inbound"]
+    assert letter["origin"]["topic"] == salesforce_service.topics["inbound"]
 
 
 async def test_an_unmapped_entity_is_refused_with_its_reasons_and_the_partition_moves_on(
-        http, service, dead_letters):
+        http, salesforce_service, dead_letters):
     record_id = "00QE2E00000LEAD1AA"
     lead = for_record("account_update", record_id)
     lead["detail-type"] = "LeadChangeEvent"
@@ -163,7 +147,7 @@ async def test_a_change_to_a_record_salesforce_never_had_is_a_domain_dead_letter
 
 
 async def test_undecodable_bytes_on_the_inbound_topic_are_parked_and_the_partition_moves_on(
-        http, service, broker_url, dead_letters):
+        http, salesforce_service, broker_url, dead_letters):
     """Not every producer is the bridge: garbage written straight to the topic is parked whole."""
     record_id = "001E2E00000POISONA"
     garbage = b"\xff\xfe{not json at all"
@@ -171,7 +155,7 @@ async def test_undecodable_bytes_on_the_inbound_topic_are_parked_and_the_partiti
                                 acks="all")
     await producer.start()
     try:
-        await producer.send_and_wait(service.topics["inbound"], value=garbage,
+        await producer.send_and_wait(salesforce_service.topics["inbound"], value=garbage,
                                      key=record_id.encode(),
                                      headers=[("provider", b"salesforce")])
     finally:

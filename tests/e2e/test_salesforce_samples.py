@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 from fake_salesforce import FakeSalesforce
-from service_process import ServiceProcess, load_sample, wait_for
+from service_process import load_sample, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -56,19 +56,9 @@ def salesforce():
         yield fake
 
 
-@pytest.fixture(scope="module")
-def service(broker_url, module_database, salesforce):
-    process = ServiceProcess(
-        broker_url, module_database,
-        **salesforce.service_settings(),
-    ).start()
-    yield process
-    process.stop()
-
-
 @pytest.fixture
-def http(service):
-    with service.client() as client:
+def http(salesforce_service):
+    with salesforce_service.client() as client:
         yield client
 
 

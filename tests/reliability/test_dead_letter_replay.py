@@ -12,28 +12,10 @@ import time
 import uuid
 
 import httpx
-import pytest
-from fake_salesforce import FakeSalesforce
 from service_process import ServiceProcess, load_sample, wait_for
 
 DEAL_ID = "006REPLAY000OUTAGE"
 LEAD_ID = "00QREPLAY0000LEADA"
-
-
-@pytest.fixture(scope="module")
-def salesforce():
-    with FakeSalesforce(api_version="64.0", session_id="x") as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def service(broker_url, module_database, salesforce):
-    process = ServiceProcess(
-        broker_url, module_database,
-        **salesforce.service_settings(),
-    ).start()
-    yield process
-    process.stop()
 
 
 def crm_events(service: ServiceProcess, *args: str) -> str:
@@ -65,24 +47,25 @@ def deal_view(http: httpx.Client) -> dict | None:
 
 
 def test_a_change_parked_by_a_salesforce_outage_is_replayed_once_after_recovery(
-        service, salesforce):
+        salesforce_service, salesforce):
     salesforce.put("Opportunity", DEAL_ID, {"Name": "Replayed deal", "StageName": "Prospecting"})
     salesforce.fail(2, status=503, record_id=DEAL_ID)  # the first call and its one retry
     update = for_record("opportunity_update", DEAL_ID)
     lead = for_record("account_update", LEAD_ID, entity="Lead")  # unmapped: a validation letter
-    with service.client() as http:
+    with salesforce_service.client() as http:
         for envelope in (update, lead):
             assert http.post("/events/salesforce/", json=envelope).status_code == 202
 
         sources = {f"salesforce:{update['id']}:{DEAL_ID}", f"salesforce:{lead['id']}:{LEAD_ID}"}
-        parked = wait_for(lambda: (found := letters(service)) and len(found) == 2 and all(
-            x["source_event_id"] in sources for x in found) and found, timeout=30, interval=0.5)
+        parked = wait_for(lambda: (found := letters(salesforce_service)) and len(found) == 2
+                          and all(x["source_event_id"] in sources for x in found) and found,
+                          timeout=30, interval=0.5)
         assert sorted(x["stage"] for x in parked) == ["crm", "validation"]
-        assert [x["stage"] for x in letters(service, "--stage", "crm")] == ["crm"]
+        assert [x["stage"] for x in letters(salesforce_service, "--stage", "crm")] == ["crm"]
         assert deal_view(http) is None
         assert salesforce.calls_for("Opportunity", DEAL_ID) == 2  # Salesforce is back now
 
-        replayed = crm_events(service, "dead-letter", "replay", "--stage", "crm")
+        replayed = crm_events(salesforce_service, "dead-letter", "replay", "--stage", "crm")
 
         crm_letter = next(x for x in parked if x["stage"] == "crm")
         assert f"replayed {crm_letter['id']} (crm)" in replayed
@@ -94,12 +77,12 @@ def test_a_change_parked_by_a_salesforce_outage_is_replayed_once_after_recovery(
         assert [e["event_type"] for e in history] == ["Created", "Updated"]
         assert history[-1]["metadata"]["correlation_id"] == crm_letter["correlation_id"]
 
-        again = crm_events(service, "dead-letter", "replay", "--stage", "crm")
+        again = crm_events(salesforce_service, "dead-letter", "replay", "--stage", "crm")
         assert "replayed 0 dead letters" in again
 
         time.sleep(2)  # room for a wrongly resent message to be processed
         assert len(http.get(f"/aggregates/{deal['aggregate_id']}/events").json()["events"]) == 2
-    listed = crm_events(service, "dead-letter", "list")
+    listed = crm_events(salesforce_service, "dead-letter", "list")
     assert f"{crm_letter['id']:>10}  crm" in listed and "replayed 20" in listed
     assert salesforce.calls_for("Opportunity", DEAL_ID) == 3  # one read, after the replay
-    assert [x["stage"] for x in letters(service, "--pending")] == ["validation"]
+    assert [x["stage"] for x in letters(salesforce_service, "--pending")] == ["validation"]

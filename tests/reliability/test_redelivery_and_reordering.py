@@ -10,8 +10,7 @@ import random
 import uuid
 
 import pytest
-from fake_salesforce import FakeSalesforce
-from service_process import ServiceProcess, load_sample, wait_for
+from service_process import load_sample, wait_for
 
 BASE_MS = 1_763_800_000_000
 SHUFFLED_RECORDS = 8
@@ -27,19 +26,8 @@ UPDATES = [
 
 
 @pytest.fixture(scope="module")
-def salesforce():
-    with FakeSalesforce(api_version="64.0", session_id="x") as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def service(broker_url, module_database, salesforce):
-    process = ServiceProcess(
-        broker_url, module_database,
-        **salesforce.service_settings(quick_failures=False),
-    ).start()
-    yield process
-    process.stop()
+def salesforce_settings(salesforce):
+    return salesforce.service_settings(quick_failures=False)
 
 
 def record_stream(record_id: str) -> list[dict]:
@@ -104,7 +92,7 @@ def state(view: dict) -> dict:
     return {key: view[key] for key in ("name", "industry", "status", "deleted", "fields")}
 
 
-def test_triplicated_shuffled_deliveries_end_in_the_in_order_state(service, salesforce):
+def test_triplicated_shuffled_deliveries_end_in_the_in_order_state(salesforce_service, salesforce):
     rng = random.Random(20261127)
     reference_id = "001ORDER0000REFAAA"
     shuffled_ids = [f"001ORDER000{n:04d}SHF" for n in range(SHUFFLED_RECORDS)]
@@ -114,7 +102,7 @@ def test_triplicated_shuffled_deliveries_end_in_the_in_order_state(service, sale
     deliveries = interleave(rng, [delivery_order(rng, streams[record_id], create_first=n % 2 == 0)
                                   for n, record_id in enumerate(shuffled_ids)])
 
-    with service.client() as http:
+    with salesforce_service.client() as http:
         for envelope in streams[reference_id]:
             assert http.post("/events/salesforce/", json=envelope).status_code == 202
         reference = wait_for(lambda: (v := view(http, reference_id)) and v["version"] == 5

@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import logging
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 
@@ -82,6 +83,42 @@ def run_worker(settings: Settings) -> None:
         tracing.shutdown()
 
 
+def run_bridge(settings: Settings) -> None:
+    import faust
+
+    from app import tracing
+    from app.bridge_service import build_bridge
+    from app.structured_logging import logging_config
+
+    app = build_bridge(settings)
+    tracing.configure(settings)
+    worker = faust.Worker(app, loglevel=settings.log_level.upper(),
+                          logging_config=logging_config(settings.log_format, settings.log_level))
+    try:
+        with contextlib.suppress(SystemExit):
+            worker.execute_from_commandline()
+    finally:
+        tracing.shutdown()
+
+
+@contextlib.contextmanager
+def bridge_process(settings: Settings) -> Iterator[None]:
+    """`crm-events bridge` as a child process, on the resolved broker, stopped on the way out."""
+    if not settings.bridge_process:
+        yield
+        return
+    child = subprocess.Popen([sys.executable, "-m", "app", "bridge"],
+                             env={**os.environ, "KAFKA_BROKER_URL": settings.broker_url})
+    try:
+        yield
+    finally:
+        child.terminate()
+        try:
+            child.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
 def command_run(args: argparse.Namespace) -> None:
     settings = load_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -92,7 +129,23 @@ def command_run(args: argparse.Namespace) -> None:
             raise SystemExit(2)
         print(f"crm-events on http://{resolved.web_host}:{resolved.web_port} "
               f"(broker {resolved.broker_url})", flush=True)
-        run_worker(resolved)
+        if resolved.bridge_process:
+            print(f"webhook bridge on http://{resolved.web_host}:{resolved.bridge_port}"
+                  "/events/<provider>/", flush=True)
+        with bridge_process(resolved):
+            run_worker(resolved)
+
+
+def command_bridge(args: argparse.Namespace) -> None:
+    settings = load_settings()
+    if settings.embedded_broker:
+        print("configuration error: `bridge` needs KAFKA_BROKER_URL", file=sys.stderr)
+        raise SystemExit(2)
+    if not settings.bridge_api_keys:
+        print("configuration error: BRIDGE_API_KEYS: at least one key is required",
+              file=sys.stderr)
+        raise SystemExit(2)
+    run_bridge(settings)
 
 
 def command_worker(args: argparse.Namespace) -> None:
@@ -240,6 +293,8 @@ def main(argv: list[str] | None = None) -> None:
                         ).set_defaults(func=command_run)
     commands.add_parser("worker", help="run against configured Kafka and PostgreSQL"
                         ).set_defaults(func=command_worker)
+    commands.add_parser("bridge", help="only the webhook endpoints, in a producer-only process "
+                        "on BRIDGE_PORT (needs KAFKA_BROKER_URL)").set_defaults(func=command_bridge)
     commands.add_parser("migrate", help="apply database migrations").set_defaults(
         func=command_migrate)
     projection_commands = commands.add_parser(

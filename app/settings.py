@@ -29,6 +29,10 @@ class Settings(BaseSettings):
 
     web_host: str = Field("127.0.0.1", description="Address the HTTP server binds")
     web_port: int = Field(6066, ge=1, le=65535, description="Bridge and read API port")
+    bridge_port: int = Field(6067, ge=1, le=65535, description="Port of `crm-events bridge`, "
+                             "the webhook endpoints in a process of their own")
+    bridge_process: bool = Field(True, description="`crm-events run` also starts a bridge "
+                                 "process on BRIDGE_PORT")
     bridge_api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list, description="Comma-separated keys accepted in X-API-Key"
     )

@@ -25,7 +25,11 @@ def load_sample(name: str) -> dict:
 
 
 class ServiceProcess:
-    def __init__(self, broker_url: str, database_url: str, **settings: str):
+    """`python -m app worker` (or `command`, e.g. "bridge") with its own port and data."""
+
+    def __init__(self, broker_url: str, database_url: str, *, command: str = "worker",
+                 **settings: str):
+        self.command = command
         self.port = free_port()
         namespace = unique_name("t")
         self.data_dir = Path(tempfile.mkdtemp())
@@ -34,6 +38,7 @@ class ServiceProcess:
             "KAFKA_BROKER_URL": broker_url,
             "DATABASE_URL": database_url,
             "WEB_PORT": str(self.port),
+            "BRIDGE_PORT": str(self.port),
             "BRIDGE_API_KEYS": API_KEY,
             "APP_ID": namespace,
             "DATA_DIR": str(self.data_dir),
@@ -61,7 +66,8 @@ class ServiceProcess:
 
     def start(self, timeout: float = 90.0) -> ServiceProcess:
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "app", "worker"], env=self.env,
+            self.process = subprocess.Popen([sys.executable, "-m", "app", self.command],
+                                            env=self.env,
                                             stdout=log, stderr=subprocess.STDOUT)
         self.wait_healthy(timeout)
         return self

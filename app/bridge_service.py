@@ -1,0 +1,61 @@
+"""The bridge on its own: a producer-only process that serves the provider webhook endpoints
+and nothing else (`crm-events bridge`).
+
+The worker serves the same endpoints, so one process is enough to run everything; a bridge
+process of its own keeps the webhook answers off the event loop that runs the command and
+projection agents (their batches stalled the answers), uses another core, and scales with the
+request rate instead of the partitions. It never joins the consumer group and needs no database.
+"""
+
+from __future__ import annotations
+
+import faust
+from faust.web import Request, Response, View
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from app.bridge import register_bridge
+from app.faust_app import create_app, declare_topics
+from app.hubspot_bridge import register_hubspot_bridge
+from app.operations_api import observe_bridge
+from app.pipedrive_bridge import register_pipedrive_bridge
+from app.readiness import BrokerCheck, readiness
+from app.settings import Settings
+from projections.rebuild import bootstrap_servers
+
+
+def build_bridge(settings: Settings) -> faust.App:
+    app = create_app(settings.model_copy(update={"web_port": settings.bridge_port}))
+    app.producer_only = True  # web server and producer: no consumer, agents or tables
+    inbound = declare_topics(app, settings).inbound
+    register_bridge(app, inbound["salesforce"], settings)
+    register_hubspot_bridge(app, inbound["hubspot"], settings)
+    register_pipedrive_bridge(app, inbound["pipedrive"], settings)
+    _register_operations(app, settings, frozenset(inbound))
+    return app
+
+
+def _register_operations(app: faust.App, settings: Settings, providers: frozenset[str]) -> None:
+    broker = BrokerCheck(bootstrap_servers(settings.broker_url), settings.readiness_timeout_s)
+    app.web.web_app.middlewares.append(observe_bridge(providers))
+
+    @app.on_before_shutdown.connect
+    async def close_readiness_client(sender: faust.App, **kwargs: object) -> None:
+        await broker.close()
+
+    @app.page("/health")
+    class Health(View):
+        async def get(self, request: Request) -> Response:
+            return self.json({"status": "ok", "role": "bridge"})
+
+    @app.page("/ready")
+    class Ready(View):
+        async def get(self, request: Request) -> Response:
+            ready, report = await readiness([broker])
+            return self.json({"status": "ready" if ready else "not ready", "checks": report},
+                             status=200 if ready else 503)
+
+    @app.page("/metrics")
+    class Metrics(View):
+        async def get(self, request: Request) -> Response:
+            return self.bytes(generate_latest(REGISTRY),
+                              headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -138,12 +138,11 @@ class CommandHandler:
                 if command.source_event_id in seen:
                     continue
                 seen.add(command.source_event_id)
-                problems = validation.validate(command, self.adapters)
-                if problems:
+                problems, change = validation.accept(command, self.adapters)
+                if problems or change is None:
                     rejected.append(DeadLetter("validation", "; ".join(map(str, problems)),
                                                message, problems, command.source_event_id))
                     continue
-                change = self.adapters[command.provider].translate(command)
                 if change.kind is ChangeKind.RESYNC:
                     rejected.append(_resync_request(message, command))
                     continue

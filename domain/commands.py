@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 
@@ -22,7 +23,7 @@ class ProcessCRMEventCommand:
     raw_size: int = 0
     extra: Mapping[str, Any] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def source_event_id(self) -> str:
         """Unique per provider event and record: the key of idempotent processing."""
         return f"{self.provider}:{self.event_id}:{self.record_id or '*'}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import timedelta
 
+from domain.changes import RecordChange
 from domain.commands import ProcessCRMEventCommand
 from domain.errors import CommandRejected, ValidationProblem
 from domain.ports import ProviderAdapter
@@ -20,19 +21,29 @@ CLOCK_SKEW = timedelta(hours=1)
 def validate(
     command: ProcessCRMEventCommand, adapters: Mapping[str, ProviderAdapter]
 ) -> list[ValidationProblem]:
+    return accept(command, adapters)[0]
+
+
+def accept(
+    command: ProcessCRMEventCommand, adapters: Mapping[str, ProviderAdapter]
+) -> tuple[list[ValidationProblem], RecordChange | None]:
+    """The problems found, or none and the change the command translates to (checking its
+    ordering needs the translation, so it is made once)."""
     problems = _technical(command)
     adapter = adapters.get(command.provider)
     if adapter is None:
         supported = ", ".join(sorted(adapters)) or "none"
         message = f"{command.provider!r} is not supported (supported: {supported})"
-        return [*problems, ValidationProblem("business", "provider", message)]
+        return [*problems, ValidationProblem("business", "provider", message)], None
     technical = problems + adapter.technical_problems(command)
     if technical:
-        return technical + adapter.business_problems(command)
+        return technical + adapter.business_problems(command), None
     business = adapter.business_problems(command)
     if business:
-        return business  # an unmapped entity cannot be translated to check its ordering
-    return _ordering(command, adapter)
+        return business, None  # an unmapped entity cannot be translated to check its ordering
+    change = adapter.translate(command)
+    ordering = _ordering(command, change)
+    return ordering, None if ordering else change
 
 
 def check(command: ProcessCRMEventCommand, adapters: Mapping[str, ProviderAdapter]) -> None:
@@ -62,8 +73,7 @@ def _technical(command: ProcessCRMEventCommand) -> list[ValidationProblem]:
     return problems
 
 
-def _ordering(command: ProcessCRMEventCommand, adapter: ProviderAdapter) -> list[ValidationProblem]:
-    change = adapter.translate(command)
+def _ordering(command: ProcessCRMEventCommand, change: RecordChange) -> list[ValidationProblem]:
     if change.occurred_at > command.received_at + CLOCK_SKEW:
         message = f"committed at {change.occurred_at.isoformat()}, after it was received"
         return [ValidationProblem("business", "commitTimestamp", message)]

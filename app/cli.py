@@ -67,11 +67,13 @@ def run_worker(settings: Settings) -> None:
     import faust
 
     from app import tracing
+    from app.gc_tuning import tune_for_streaming
     from app.service import build_service
     from app.structured_logging import logging_config
 
     app, runtime = build_service(settings)
     tracing.configure(settings)
+    tune_for_streaming()
     logging.captureWarnings(True)  # Python warnings become log lines too, formatted alike
     # Faust's worker replaces the root logger's handlers at start: it must get ours
     worker = faust.Worker(app, runtime, loglevel=settings.log_level.upper(),
@@ -88,10 +90,12 @@ def run_bridge(settings: Settings) -> None:
 
     from app import tracing
     from app.bridge_service import build_bridge
+    from app.gc_tuning import tune_for_streaming
     from app.structured_logging import logging_config
 
     app = build_bridge(settings)
     tracing.configure(settings)
+    tune_for_streaming()
     worker = faust.Worker(app, loglevel=settings.log_level.upper(),
                           logging_config=logging_config(settings.log_format, settings.log_level))
     try:

@@ -47,7 +47,7 @@ def create_app(settings: Settings) -> faust.App:
         broker_session_timeout=session,
         broker_rebalance_timeout=rebalance,
         broker_heartbeat_interval=heartbeat,
-        broker_commit_every=1000,
+        broker_commit_every=1_000_000,
         broker_commit_interval=settings.kafka_commit_interval_s,
         stream_buffer_maxsize=8192,
         producer_linger=0.002,

@@ -6,13 +6,13 @@ Mappings never change once made, so they are cached in memory.
 
 from __future__ import annotations
 
-import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
 
 import asyncpg
 
 from app.db import with_retries
+from domain.ids import new_id
 
 Key = tuple[str, str, str]
 
@@ -39,7 +39,7 @@ class PostgresIdentityMap:
                 "INSERT INTO identities (provider, entity, external_id, aggregate_id) "
                 "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[]) "
                 "ON CONFLICT DO NOTHING",
-                *columns, [str(uuid.uuid4()) for _ in keys],
+                *columns, [new_id() for _ in keys],
             )
             rows = await connection.fetch(
                 "SELECT i.provider, i.entity, i.external_id, i.aggregate_id FROM identities i "

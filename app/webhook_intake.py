@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from pydantic import ValidationError
 
 from app import tracing
 from app.envelopes import error_list
+from domain.ids import new_id
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ class Intake:
 
     @classmethod
     def of(cls, request: Request, provider: str) -> Intake:
-        return cls(provider, request.headers.get("X-Correlation-ID") or str(uuid.uuid4()))
+        return cls(provider, request.headers.get("X-Correlation-ID") or new_id())
 
     @property
     def headers(self) -> dict[str, bytes]:

@@ -221,9 +221,14 @@ async def _steady_load(bridge_url: str, read_url: str, api_key: str
 
 
 class VisibilityWatcher:
-    """Looks the followed records up in the read API one request at a time, round robin: the
-    load it adds stays one request in flight however far behind the service falls (a poller
-    per record piled up thousands of requests once latency grew, starving the service)."""
+    """Looks the followed records up in the read API one request at a time, round robin, at
+    most one request every REQUEST_SPACING_S and one round every ROUND_S: the load it adds
+    stays bounded however far behind the service falls (a poller per record piled up
+    thousands of requests once latency grew, and an unpaced round robin kept the worker's
+    event loop busy with reads), at the price of up to ROUND_S of extra latency measured."""
+
+    ROUND_S = 0.02
+    REQUEST_SPACING_S = 0.004
 
     def __init__(self) -> None:
         self.outstanding: dict[str, float] = {}  # record id -> when the bridge accepted it
@@ -235,13 +240,15 @@ class VisibilityWatcher:
 
     async def run(self, http: aiohttp.ClientSession) -> None:
         while not (self.posting_done and not self.outstanding):
+            round_started = time.monotonic()
             for record_id, accepted in list(self.outstanding.items()):
                 params = {"provider": "salesforce", "external_id": record_id}
                 async with http.get("/clients", params=params) as response:
                     if response.status == 200:
                         self.latencies.append(time.monotonic() - accepted)
                         del self.outstanding[record_id]
-            await asyncio.sleep(0.002)
+                await asyncio.sleep(self.REQUEST_SPACING_S)
+            await asyncio.sleep(max(0.0, round_started + self.ROUND_S - time.monotonic()))
 
 
 def _latency_bodies() -> list[tuple[str, bytes]]:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
 from domain.changes import ChangePosition, RecordChange
+from domain.ids import new_id
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class DomainEvent:
     occurred_at: datetime
     data: Mapping[str, Any]
     metadata: EventMetadata
-    event_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    event_id: str = field(default_factory=new_id)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -35,8 +35,8 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
-from aiokafka.partitioner import murmur2
 
+from app.batch_send import partition_for, send_batches
 from projections import event_feed, generations
 from projections.projection import Projection
 from projections.projector import BatchPlan, Delivery, Written
@@ -72,11 +72,6 @@ def bootstrap_servers(broker_url: str) -> str:
     """A Faust broker URL (kafka://h1:9092;h2:9092) as Kafka clients take it (h1:9092,h2:9092)."""
     hosts = broker_url.replace(";", ",").split(",")
     return ",".join(host.strip().removeprefix("kafka://") for host in hosts)
-
-
-def partition_for(aggregate_id: str, partitions: int) -> int:
-    """The partition Kafka's default partitioner gives the aggregate's domain events."""
-    return (murmur2(aggregate_id.encode()) & 0x7FFFFFFF) % partitions
 
 
 async def fold(projection: Projection, pool: asyncpg.Pool, partitions: int,
@@ -173,22 +168,9 @@ async def write_changelog(producer: AIOKafkaProducer, topic: str,
 
 async def _send_all(producer: AIOKafkaProducer, topic: str,
                     records: list[tuple[str, dict[str, Any]]]) -> None:
-    """Whole batches per partition (`send_batch`): a rebuild writes every key at once, and
-    per-message sends cost more than folding the events did."""
-    by_partition: dict[int, list[tuple[str, dict[str, Any]]]] = {}
-    for key, value in records:
-        by_partition.setdefault(value["partition"], []).append((key, value))
-    acks = []
-    for partition, items in by_partition.items():
-        batch = producer.create_batch()
-        for key, value in items:
-            key_bytes, value_bytes = key.encode(), orjson.dumps(value)
-            if batch.append(key=key_bytes, value=value_bytes, timestamp=None) is None:
-                acks.append(await producer.send_batch(batch, topic, partition=partition))
-                batch = producer.create_batch()
-                batch.append(key=key_bytes, value=value_bytes, timestamp=None)
-        acks.append(await producer.send_batch(batch, topic, partition=partition))
-    await asyncio.gather(*acks)
+    """A rebuild writes every key at once: per-message sends would cost more than folding."""
+    await send_batches(producer, topic, ((value["partition"], key.encode(), orjson.dumps(value))
+                                         for key, value in records))
 
 
 async def rebuild(projection: Projection, pool: asyncpg.Pool, *, bootstrap: str, app_id: str,

@@ -22,7 +22,7 @@ from app.dead_letters import DeadLetter, InboundMessage
 from app.event_store import AppendRequest, DuplicateSourceEvents, PostgresEventStore, StoredEvent
 from app.identity_map import PostgresIdentityMap
 from domain import services, validation
-from domain.aggregates import CRMRecordAggregate
+from domain.aggregates import AGGREGATE_TYPES, CRMRecordAggregate
 from domain.changes import ChangeKind, RecordChange
 from domain.commands import ProcessCRMEventCommand
 from domain.errors import ConcurrencyError, DomainError
@@ -195,7 +195,7 @@ class CommandHandler:
             return result
         ids = await self.identities.aggregate_ids([_identity_key(w.change) for w in work])
         aggregates = await self._aggregates({ids[_identity_key(w.change)]: w.change.aggregate_type
-                                             for w in work})
+                                             for w in work}, ids.minted)
         try:
             requests = await self._decide(work, ids, aggregates, result)
             result.stored = await self.store.append_batch(list(requests.values()))
@@ -207,9 +207,13 @@ class CommandHandler:
             self.cache.put(aggregate)
         return result
 
-    async def _aggregates(self, types_by_id: dict[str, str]) -> dict[str, CRMRecordAggregate]:
+    async def _aggregates(self, types_by_id: dict[str, str], new_ids: set[str]
+                          ) -> dict[str, CRMRecordAggregate]:
+        """Cached, new (an id minted just now has no history), or loaded."""
         cached = {aid: self.cache.get(aid) for aid in types_by_id}
         found = {aid: aggregate for aid, aggregate in cached.items() if aggregate is not None}
+        found.update({aid: AGGREGATE_TYPES[kind](aid) for aid, kind in types_by_id.items()
+                      if aid in new_ids and aid not in found})
         missing = {aid: kind for aid, kind in types_by_id.items() if aid not in found}
         if missing:
             found.update(await self.store.load_many(missing))

@@ -17,38 +17,64 @@ from domain.ids import new_id
 Key = tuple[str, str, str]
 
 
+LOOKUP = ("SELECT i.provider, i.entity, i.external_id, i.aggregate_id FROM identities i "
+          "JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(provider, entity, external_id) "
+          "USING (provider, entity, external_id)")
+ASSIGN = ("WITH minted AS ("
+          " INSERT INTO identities (provider, entity, external_id, aggregate_id)"
+          " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[])"
+          " ON CONFLICT DO NOTHING"
+          " RETURNING provider, entity, external_id, aggregate_id) "
+          "SELECT provider, entity, external_id, aggregate_id, true FROM minted "
+          "UNION ALL "
+          "SELECT i.provider, i.entity, i.external_id, i.aggregate_id, false FROM identities i "
+          "JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(provider, entity, external_id) "
+          "USING (provider, entity, external_id)")
+
+
+def _columns(keys: Sequence[Key]) -> tuple[list[str], list[str], list[str]]:
+    return [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]
+
+
+class Identities(dict[Key, str]):
+    """Aggregate ids by key, and the ids this call minted: a new aggregate has no history yet,
+    so it needs no load."""
+
+    def __init__(self, found: dict[Key, str], minted: set[str]):
+        super().__init__(found)
+        self.minted = minted
+
+
 class PostgresIdentityMap:
     def __init__(self, pool: asyncpg.Pool, *, cache_size: int = 100_000):
         self.pool = pool
         self.cache_size = cache_size
         self._cache: OrderedDict[Key, str] = OrderedDict()
 
-    async def aggregate_ids(self, keys: Sequence[Key]) -> dict[Key, str]:
+    async def aggregate_ids(self, keys: Sequence[Key]) -> Identities:
         found = {key: self._cache[key] for key in keys if key in self._cache}
         missing = list(dict.fromkeys(key for key in keys if key not in found))
+        minted: set[str] = set()
         if missing:
-            found.update(await with_retries(lambda: self._assign(missing), what="identity map"))
+            assigned, minted = await with_retries(lambda: self._assign(missing),
+                                                  what="identity map")
+            found.update(assigned)
             for key in missing:
                 self._remember(key, found[key])
-        return found
+        return Identities(found, minted)
 
-    async def _assign(self, keys: list[Key]) -> dict[Key, str]:
-        columns = ([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys])
+    async def _assign(self, keys: list[Key]) -> tuple[dict[Key, str], set[str]]:
+        """One statement: the rows this call inserted (RETURNING) and those that existed. A key
+        another worker inserted while this statement ran is in neither (its snapshot predates
+        that commit): it is read again."""
         async with self.pool.acquire() as connection:
-            await connection.execute(
-                "INSERT INTO identities (provider, entity, external_id, aggregate_id) "
-                "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[]) "
-                "ON CONFLICT DO NOTHING",
-                *columns, [new_id() for _ in keys],
-            )
-            rows = await connection.fetch(
-                "SELECT i.provider, i.entity, i.external_id, i.aggregate_id FROM identities i "
-                "JOIN unnest($1::text[], $2::text[], $3::text[]) "
-                "AS k(provider, entity, external_id) "
-                "USING (provider, entity, external_id)",
-                *columns,
-            )
-        return {(row[0], row[1], row[2]): row[3] for row in rows}
+            rows = await connection.fetch(ASSIGN, *_columns(keys), [new_id() for _ in keys])
+            found = {(row[0], row[1], row[2]): row[3] for row in rows}
+            raced = [key for key in keys if key not in found]
+            if raced:
+                found.update({(row[0], row[1], row[2]): row[3]
+                              for row in await connection.fetch(LOOKUP, *_columns(raced))})
+        return found, {row[3] for row in rows if row[4]}
 
     def _remember(self, key: Key, aggregate_id: str) -> None:
         self._cache[key] = aggregate_id

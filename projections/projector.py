@@ -158,6 +158,7 @@ class BatchPlan:
             self.suspect = set(self.marks)
         self.entries: dict[str, Entry] = {}
         self.lookups: dict[str, dict[str, Any]] = {}
+        self._lookups_of: dict[str, frozenset[str]] = {}  # of each entry in `entries`
 
     def apply(self, event: Event, delivery: Delivery) -> None:
         """Raises `VersionGap` (nothing applied) when the record's entry misses versions."""
@@ -216,9 +217,12 @@ class BatchPlan:
         progress["through"] = max(progress["through"], delivery.offset)
         progress["position"] = max(progress["position"], after.get("position") or 0)
         if self.projection.lookups is not None:
-            known = set(self.projection.lookups(latest_state(before) or {}))
-            for secondary in sorted(set(self.projection.lookups(latest_state(after) or {}))
-                                    - known):
+            known = self._lookups_of.get(aggregate_id)  # `before` is that entry
+            if known is None:
+                known = frozenset(self.projection.lookups(latest_state(before) or {}))
+            current = frozenset(self.projection.lookups(latest_state(after) or {}))
+            for secondary in sorted(current - known):
                 self.lookups[lookup_key(secondary)] = {"partition": self.partition,
                                                        "aggregate_id": aggregate_id}
+            self._lookups_of[aggregate_id] = current
         self.entries[aggregate_id] = after

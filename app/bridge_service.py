@@ -24,7 +24,10 @@ from projections.rebuild import bootstrap_servers
 
 
 def build_bridge(settings: Settings) -> faust.App:
-    app = create_app(settings.model_copy(update={"web_port": settings.bridge_port}))
+    app = create_app(settings)
+    # after creation: Faust reads WEB_PORT from the environment itself, over any argument, and
+    # in `make run` that variable is the worker's port
+    app.conf.web_port = settings.bridge_port
     app.producer_only = True  # web server and producer: no consumer, agents or tables
     inbound = declare_topics(app, settings).inbound
     register_bridge(app, inbound["salesforce"], settings)

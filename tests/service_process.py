@@ -69,7 +69,11 @@ class ServiceProcess:
             self.process = subprocess.Popen([sys.executable, "-m", "app", self.command],
                                             env=self.env,
                                             stdout=log, stderr=subprocess.STDOUT)
-        self.wait_healthy(timeout)
+        try:
+            self.wait_healthy(timeout)
+        except BaseException:
+            self.stop(signal.SIGKILL)  # a process that never became healthy is not left behind
+            raise
         return self
 
     def restart(self, timeout: float = 90.0, **settings: str | None) -> ServiceProcess:

@@ -12,6 +12,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from service_process import API_KEY, ServiceProcess, load_sample, wait_for
 
+from app.embedded import free_port
+
 pytestmark = pytest.mark.e2e
 
 SHARED = ("APP_ID", "INBOUND_TOPIC_PREFIX", "DOMAIN_EVENTS_TOPIC", "DEAD_LETTER_TOPIC")
@@ -19,7 +21,9 @@ SHARED = ("APP_ID", "INBOUND_TOPIC_PREFIX", "DOMAIN_EVENTS_TOPIC", "DEAD_LETTER_
 
 @pytest.fixture(scope="module")
 def bridge(broker_url, module_service):
+    # WEB_PORT set as `make run` sets it (the worker's port): the bridge serves on BRIDGE_PORT
     process = ServiceProcess(broker_url, "postgresql://unused.invalid/none", command="bridge",
+                             WEB_PORT=str(free_port()),
                              **{name: module_service.env[name] for name in SHARED}).start()
     yield process
     process.stop()

@@ -1,0 +1,66 @@
+"""`crm-events run` (what `make run` starts): an embedded broker and PostgreSQL, the worker and a
+bridge process; an event posted to the bridge is readable from the worker; Ctrl-C (SIGINT to the
+process group, as a terminal sends it) stops everything it started and leaves no process behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+import httpx
+import pytest
+from service_process import load_sample, wait_for
+
+from app.embedded import free_port
+
+pytestmark = pytest.mark.e2e
+
+
+def test_run_starts_worker_and_bridge_and_ctrl_c_leaves_nothing_behind(tmp_path):
+    ports = {name: free_port() for name in ("WEB_PORT", "BRIDGE_PORT", "EMBEDDED_BROKER_PORT",
+                                            "EMBEDDED_POSTGRES_PORT")}
+    worker_port, bridge_port = ports["WEB_PORT"], ports["BRIDGE_PORT"]
+    env = {**os.environ, "DATA_DIR": str(tmp_path), "BRIDGE_API_KEYS": "run-key",
+           **{name: str(port) for name, port in ports.items()}}
+    for name in ("KAFKA_BROKER_URL", "DATABASE_URL"):
+        env.pop(name, None)
+    with open(tmp_path / "run.log", "wb") as log:
+        run = subprocess.Popen([sys.executable, "-m", "app", "run"], env=env, stdout=log,
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        def healthy(port: int) -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(lambda: healthy(worker_port) and healthy(bridge_port), timeout=120, interval=0.5)
+        assert all(listening(port) for port in ports.values())
+
+        posted = httpx.post(f"http://127.0.0.1:{bridge_port}/events/salesforce/",
+                            json=load_sample("account_create"), headers={"X-API-Key": "run-key"})
+        assert posted.status_code == 202, posted.text
+        record = "001Hs00003FqYbKIAV"
+        view = wait_for(lambda: (r := httpx.get(
+            f"http://127.0.0.1:{worker_port}/clients",
+            params={"provider": "salesforce", "external_id": record})).status_code == 200
+            and r.json(), timeout=30, interval=0.2)
+        assert view["external_ids"]["salesforce"] == record
+
+        os.killpg(run.pid, signal.SIGINT)
+        run.wait(timeout=60)
+        # worker, bridge, broker and PostgreSQL all gone: nothing answers on their ports
+        wait_for(lambda: not any(listening(port) for port in ports.values()), timeout=30,
+                 interval=0.5)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex(("127.0.0.1", port)) == 0

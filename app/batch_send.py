@@ -8,6 +8,7 @@ from collections.abc import Iterable
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
+from aiokafka.producer.message_accumulator import BatchBuilder
 
 
 def partition_for(key: str, partitions: int) -> int:
@@ -19,7 +20,7 @@ async def send_batches(producer: AIOKafkaProducer, topic: str,
                        records: Iterable[tuple[int, bytes, bytes]]) -> None:
     """Send (partition, key, value) records, in order within each partition, and wait for
     every acknowledgement."""
-    batches: dict[int, object] = {}
+    batches: dict[int, BatchBuilder] = {}
     acks = []
     for partition, key, value in records:
         batch = batches.get(partition) or batches.setdefault(partition, producer.create_batch())

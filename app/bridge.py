@@ -14,14 +14,7 @@ from faust.web import Request, Response, View
 from app.envelopes import SalesforceEnvelope
 from app.openapi import openapi_document
 from app.settings import Settings
-from app.webhook_intake import (
-    Intake,
-    Rejected,
-    accept,
-    decode_body,
-    read_limited_body,
-    require_json,
-)
+from app.webhook_intake import Intake, Rejected, accept, read_json
 
 
 def api_key_valid(presented: str | None, keys: tuple[bytes, ...]) -> bool:
@@ -45,10 +38,9 @@ def register_bridge(app: faust.App, inbound: faust.TopicT, settings: Settings) -
             if not api_key_valid(request.headers.get("X-API-Key"), settings.api_keys):
                 return self.error(401, "missing or invalid X-API-Key")
             try:
-                require_json(request)
-                body = await read_limited_body(request, settings.max_body_bytes)
-                _, envelope = decode_body(body, SalesforceEnvelope.model_validate,
-                                          "invalid EventBridge envelope")
+                body, envelope = await read_json(request, settings.max_body_bytes,
+                                                 SalesforceEnvelope.model_validate,
+                                                 "invalid EventBridge envelope")
             except Rejected as rejected:
                 return rejected.answer(self)
             return await accept(self, inbound, Intake.of(request, "salesforce"),

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import faust
 from faust.web import Request, Response, View
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from app.bridge import register_bridge
 from app.faust_app import create_app, declare_topics
 from app.hubspot_bridge import register_hubspot_bridge
-from app.operations_api import observe_bridge
+from app.operations_api import register_probes
 from app.pipedrive_bridge import register_pipedrive_bridge
-from app.readiness import BrokerCheck, readiness
+from app.readiness import BrokerCheck
 from app.settings import Settings
 from projections.rebuild import bootstrap_servers
 
@@ -39,26 +38,9 @@ def build_bridge(settings: Settings) -> faust.App:
 
 def _register_operations(app: faust.App, settings: Settings, providers: frozenset[str]) -> None:
     broker = BrokerCheck(bootstrap_servers(settings.broker_url), settings.readiness_timeout_s)
-    app.web.web_app.middlewares.append(observe_bridge(providers))
-
-    @app.on_before_shutdown.connect
-    async def close_readiness_client(sender: faust.App, **kwargs: object) -> None:
-        await broker.close()
+    register_probes(app, broker, [broker], providers)
 
     @app.page("/health")
     class Health(View):
         async def get(self, request: Request) -> Response:
             return self.json({"status": "ok", "role": "bridge"})
-
-    @app.page("/ready")
-    class Ready(View):
-        async def get(self, request: Request) -> Response:
-            ready, report = await readiness([broker])
-            return self.json({"status": "ready" if ready else "not ready", "checks": report},
-                             status=200 if ready else 503)
-
-    @app.page("/metrics")
-    class Metrics(View):
-        async def get(self, request: Request) -> Response:
-            return self.bytes(generate_latest(REGISTRY),
-                              headers={"Content-Type": CONTENT_TYPE_LATEST})

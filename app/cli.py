@@ -29,6 +29,13 @@ def load_settings() -> Settings:
         raise SystemExit(2) from None
 
 
+def require_bridge_keys(settings: Settings) -> None:
+    if not settings.bridge_api_keys:
+        print("configuration error: BRIDGE_API_KEYS: at least one key is required",
+              file=sys.stderr)
+        raise SystemExit(2)
+
+
 @contextlib.contextmanager
 def embedded_defaults(settings: Settings) -> Iterator[Settings]:
     """Start what is not configured: a tansu broker and/or PostgreSQL under DATA_DIR."""
@@ -127,10 +134,7 @@ def command_run(args: argparse.Namespace) -> None:
     settings = load_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     with embedded_defaults(settings) as resolved:
-        if not resolved.bridge_api_keys:
-            print("configuration error: BRIDGE_API_KEYS: at least one key is required",
-                  file=sys.stderr)
-            raise SystemExit(2)
+        require_bridge_keys(resolved)
         print(f"crm-events on http://{resolved.web_host}:{resolved.web_port} "
               f"(broker {resolved.broker_url})", flush=True)
         if resolved.bridge_process:
@@ -145,10 +149,7 @@ def command_bridge(args: argparse.Namespace) -> None:
     if settings.embedded_broker:
         print("configuration error: `bridge` needs KAFKA_BROKER_URL", file=sys.stderr)
         raise SystemExit(2)
-    if not settings.bridge_api_keys:
-        print("configuration error: BRIDGE_API_KEYS: at least one key is required",
-              file=sys.stderr)
-        raise SystemExit(2)
+    require_bridge_keys(settings)
     run_bridge(settings)
 
 

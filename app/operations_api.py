@@ -13,7 +13,7 @@ from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from app import metrics, tracing
-from app.readiness import BrokerCheck, DatabaseCheck, readiness, tables_check
+from app.readiness import BrokerCheck, Check, DatabaseCheck, readiness, tables_check
 from app.runtime import Runtime
 from app.settings import Settings
 from projections.agents import ConsumedOffsets
@@ -34,7 +34,15 @@ def register_operations_api(app: faust.App, runtime: Runtime, settings: Settings
     metrics.LAGS.watch(
         consumer_lag=lambda: consumer_lag(app.consumer, consumed_topics),
         projection_lag=lambda: projection_lag(app.consumer, domain_events, projected))
-    app.web.web_app.middlewares.append(observe_bridge(frozenset(runtime.topics.inbound)))
+    register_probes(app, broker, checks, frozenset(runtime.topics.inbound))
+
+
+def register_probes(app: faust.App, broker: BrokerCheck, checks: list[Check],
+                    providers: frozenset[str]) -> None:
+    """What every process serves to operators (the worker and `crm-events bridge`): the
+    bridge's observation, `GET /metrics` and `GET /ready` over `checks`; `broker`'s client is
+    closed on shutdown."""
+    app.web.web_app.middlewares.append(observe_bridge(providers))
 
     @app.on_before_shutdown.connect
     async def close_readiness_client(sender: faust.App, **kwargs: object) -> None:

@@ -15,14 +15,7 @@ from faust.web import Request, Response, View
 
 from app.pipedrive_envelopes import PipedriveWebhook
 from app.settings import Settings
-from app.webhook_intake import (
-    Intake,
-    Rejected,
-    accept,
-    decode_body,
-    read_limited_body,
-    require_json,
-)
+from app.webhook_intake import Intake, Rejected, accept, read_json
 
 NOT_CONFIGURED = ("Pipedrive webhooks are not configured: set PIPEDRIVE_WEBHOOK_USER and "
                   "PIPEDRIVE_WEBHOOK_PASSWORD")
@@ -55,10 +48,9 @@ def register_pipedrive_bridge(app: faust.App, inbound: faust.TopicT, settings: S
                 return self.error(401, "missing or wrong basic auth credentials",
                                   headers=dict(CHALLENGE))
             try:
-                require_json(request)
-                body = await read_limited_body(request, settings.max_body_bytes)
-                _, webhook = decode_body(body, PipedriveWebhook.model_validate,
-                                         "invalid Pipedrive webhook (version 2.0 expected)")
+                body, webhook = await read_json(request, settings.max_body_bytes,
+                                                PipedriveWebhook.model_validate,
+                                                "invalid Pipedrive webhook (version 2.0 expected)")
             except Rejected as rejected:
                 return rejected.answer(self)
             return await accept(self, inbound, Intake.of(request, "pipedrive"),

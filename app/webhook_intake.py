@@ -79,6 +79,14 @@ async def read_body(request: Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
+
+async def read_json(request: Request, limit: int, validate: Callable[[Any], Model],
+                    invalid: str) -> tuple[bytes, Model]:
+    """The raw body and its model, for an endpoint that checks nothing in the bytes first."""
+    require_json(request)
+    body = await read_limited_body(request, limit)
+    return body, decode_body(body, validate, invalid)[1]
+
 @dataclass(frozen=True)
 class Intake:
     """One accepted request: when it arrived and the correlation id its events carry."""

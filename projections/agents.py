@@ -12,12 +12,14 @@ from typing import Any
 
 import faust
 import orjson
+from aiokafka import AIOKafkaProducer
 from faust import streams as faust_streams
 from faust.types import TP
 
 from app.structured_logging import correlated
 from projections.entry import VersionGap
 from projections.projector import BatchPlan, Delivery, Written
+from projections.table_writes import ChangelogWrites, DirectWrites, TableWrites
 from projections.tables import ProjectionTable, ProjectionTables
 
 log = logging.getLogger(__name__)
@@ -52,7 +54,11 @@ def register_projection_agent(app: faust.App, domain_events: faust.TopicT,
                               tables: ProjectionTables, history: HistoryReader,
                               consumed: ConsumedOffsets, batch_size: int = 500,
                               batch_within_s: float = 0.01) -> None:
-    partials = WrittenPartials()
+    async def producer() -> AIOKafkaProducer:
+        return (await app.maybe_start_producer())._ensure_producer()
+
+    writes = ChangelogWrites(producer)
+    partials = WrittenPartials(writes)
 
     @app.agent(domain_events, name="project-domain-events")
     async def project_domain_events(stream: faust.StreamT) -> None:
@@ -62,6 +68,7 @@ def register_projection_agent(app: faust.App, domain_events: faust.TopicT,
                                 for e, _ in run), processing(last):
                     for table in tables.values():
                         await project_run(table, partition, run, history, partials)
+            await writes.flush()
             for event in events:
                 consumed.processed(event.message.partition, event.message.offset)
 
@@ -100,10 +107,12 @@ def processing(event: faust.EventT) -> Iterator[None]:
 
 
 class WrittenPartials:
-    """The partial each table partition's last batch plan wrote in this process (a
-    `BatchPlan` then spares the reads that check the entries written after it)."""
+    """Writes batch plans into their tables, and keeps the partial each table partition's last
+    plan wrote in this process (a `BatchPlan` then spares the reads that check the entries
+    written after it)."""
 
-    def __init__(self) -> None:
+    def __init__(self, writes: TableWrites | None = None) -> None:
+        self._writes = writes or DirectWrites()
         self._last: dict[tuple[str, int], Written] = {}
 
     def plan(self, table: ProjectionTable, partition: int) -> BatchPlan:
@@ -114,9 +123,8 @@ class WrittenPartials:
         """A write that fails is logged; the records' next events repair what it missed."""
         try:
             writes, written = plan.writes()
-            store = table.table
             for key, value in writes:
-                store[key] = value
+                self._writes.set(table.table, plan.partition, key, value)
         except Exception:
             log.exception("%s: writes of partition %d not applied", table.name, plan.partition)
             return

@@ -11,6 +11,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 from aiokafka.producer.message_accumulator import BatchBuilder
 
+Record = tuple[int, bytes, bytes]  # partition, key, value
+
 
 @lru_cache(maxsize=65_536)
 def partition_for(key: str, partitions: int) -> int:
@@ -19,23 +21,46 @@ def partition_for(key: str, partitions: int) -> int:
     return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 
-async def send_batches(producer: AIOKafkaProducer, topic: str,
-                       records: Iterable[tuple[int, bytes, bytes]]) -> dict[int, int]:
+async def send_batches(producer: AIOKafkaProducer, topic: str, records: Iterable[Record], *,
+                       last_alone: bool = False) -> dict[int, int]:
     """Send (partition, key, value) records, in order within each partition, and wait for
-    every acknowledgement. Returns the offset of the last record sent to each partition."""
+    every acknowledgement. Returns the offset of the last record sent to each partition.
+
+    `last_alone` sends each partition's last record in a batch of its own, after the others:
+    the embedded tansu broker reports a partition's end offset as its last batch's base offset
+    + 1, and Faust recovers a table's changelog only up to that end. It costs one round trip.
+    """
     batches: dict[int, BatchBuilder] = {}
-    acks = []
-    for partition, key, value in records:
-        batch = batches.get(partition) or batches.setdefault(partition, producer.create_batch())
-        if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it
-            acks.append((batch.record_count(),
-                         await producer.send_batch(batch, topic, partition=partition)))
-            batch = batches[partition] = producer.create_batch()
-            batch.append(key=key, value=value, timestamp=None)
-    for partition, batch in batches.items():
+    acks: list[tuple[int, asyncio.Future]] = []
+
+    async def send(partition: int, batch: BatchBuilder) -> None:
         acks.append((batch.record_count(),
                      await producer.send_batch(batch, topic, partition=partition)))
+
+    async def add(partition: int, key: bytes, value: bytes) -> None:
+        batch = batches.get(partition) or batches.setdefault(partition, producer.create_batch())
+        if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it
+            await send(partition, batch)
+            batch = batches[partition] = producer.create_batch()
+            batch.append(key=key, value=value, timestamp=None)
+
+    held: dict[int, tuple[bytes, bytes]] = {}  # each partition's latest record, if last_alone
+    for partition, key, value in records:
+        if last_alone:
+            previous = held.get(partition)
+            held[partition] = key, value
+            if previous is None:
+                continue
+            key, value = previous
+        await add(partition, key, value)
+    for partition, batch in batches.items():
+        await send(partition, batch)
+    for partition, (key, value) in held.items():
+        batch = producer.create_batch()
+        batch.append(key=key, value=value, timestamp=None)
+        await send(partition, batch)
     last: dict[int, int] = {}
-    for (count, _), sent in zip(acks, await asyncio.gather(*(ack for _, ack in acks)), strict=True):
+    for (count, _), sent in zip(acks, await asyncio.gather(*(ack for _, ack in acks)),
+                                strict=True):
         last[sent.partition] = max(last.get(sent.partition, -1), sent.offset + count - 1)
     return last

@@ -157,20 +157,9 @@ async def open_changelog(bootstrap: str, topic: str, partitions: int,
 
 async def write_changelog(producer: AIOKafkaProducer, topic: str,
                           table: dict[str, dict[str, Any]]) -> None:
-    # Each partition's last record goes alone, after the rest were acked: the embedded tansu
-    # broker reports a partition's end offset as its last batch's base offset + 1, and Faust
-    # recovers a changelog only up to that end. A last batch of one record makes it exact.
-    last_of_partition = {value["partition"]: key for key, value in table.items()}
-    held_back = set(last_of_partition.values())
-    await _send_all(producer, topic, [(k, v) for k, v in table.items() if k not in held_back])
-    await _send_all(producer, topic, [(k, table[k]) for k in held_back])
-
-
-async def _send_all(producer: AIOKafkaProducer, topic: str,
-                    records: list[tuple[str, dict[str, Any]]]) -> None:
     """A rebuild writes every key at once: per-message sends would cost more than folding."""
     await send_batches(producer, topic, ((value["partition"], key.encode(), orjson.dumps(value))
-                                         for key, value in records))
+                                         for key, value in table.items()), last_alone=True)
 
 
 async def rebuild(projection: Projection, pool: asyncpg.Pool, *, bootstrap: str, app_id: str,

@@ -7,7 +7,9 @@ the persisted offset per acknowledgement): under steady load that was a fifth of
 time. Here the batch's messages go out in whole batches per partition, in the order they were
 written, their acknowledgements are awaited together, and each partition's persisted offset is
 written once. The messages are the ones Faust would send (raw key, JSON value, the partition of
-the domain event), so recovery and standbys read them as usual.
+the domain event), so recovery and standbys read them as usual; each partition's last one goes
+in a batch of its own (see `send_batches`), or the embedded broker would hide the batch's tail
+from recovery.
 """
 
 from __future__ import annotations
@@ -80,12 +82,13 @@ class ChangelogWrites:
 
     async def _send(self, pending: dict[tuple[str, int], list[tuple[bytes, bytes]]]) -> None:
         producer = await self._producer()
-        topics = list({topic: None for topic, _ in pending})
-        sent = await asyncio.gather(*(send_batches(producer, topic, (
-            (partition, key, value)
-            for (to, partition), records in pending.items() if to == topic
-            for key, value in records)) for topic in topics))
-        for topic, last_offsets in zip(topics, sent, strict=True):
+        by_topic: dict[str, list[tuple[int, bytes, bytes]]] = {}
+        for (topic, partition), records in pending.items():
+            by_topic.setdefault(topic, []).extend(
+                (partition, key, value) for key, value in records)
+        sent = await asyncio.gather(*(send_batches(producer, topic, records, last_alone=True)
+                                      for topic, records in by_topic.items()))
+        for topic, last_offsets in zip(by_topic, sent, strict=True):
             store = self._tables[topic].data
             for partition, offset in last_offsets.items():
                 store.set_persisted_offset(TP(topic, partition), offset)

@@ -1,0 +1,106 @@
+"""The projection agent's table writes on a real broker: each table's writes reach its own
+changelog, in the order written, its last record in a batch of its own (so the embedded broker
+reports the true end), and the persisted offset names that last record."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from projections.table_writes import ChangelogWrites
+
+PARTITIONS = 2
+
+
+class Topic:
+    def __init__(self, name: str):
+        self.name = name
+
+    def get_topic_name(self) -> str:
+        return self.name
+
+
+class Store(dict):
+    """A table's local store, recording the persisted offsets it is given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.persisted: dict[TopicPartition, int] = {}
+
+    def set_persisted_offset(self, tp, offset: int) -> None:
+        self.persisted[TopicPartition(tp.topic, tp.partition)] = offset
+
+
+class Table:
+    def __init__(self, topic: str):
+        self.changelog_topic = Topic(topic)
+        self.data = Store()
+
+
+async def changelog(bootstrap: str, topic: str) -> tuple[dict[int, list], dict[int, int]]:
+    """Every record of `topic` per partition as (offset, key, value), and the end offsets the
+    broker reports."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = {tp.partition: end for tp, end in (await consumer.end_offsets(tps)).items()}
+        records: dict[int, list] = {p: [] for p in range(PARTITIONS)}
+        while sum(map(len, records.values())) < sum(ends.values()):
+            for tp, messages in (await consumer.getmany(timeout_ms=1000)).items():
+                records[tp.partition] += [(m.offset, m.key.decode(), orjson.loads(m.value))
+                                          for m in messages]
+        return records, ends
+    finally:
+        await consumer.stop()
+
+
+def test_each_tables_writes_reach_its_own_changelog_in_order(broker_url):
+    bootstrap = broker_url.removeprefix("kafka://")
+    names = [f"writes-{uuid.uuid4().hex[:8]}-{n}-changelog" for n in ("a", "b")]
+
+    async def scenario():
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        await admin.start()
+        await admin.create_topics([NewTopic(n, PARTITIONS, 1) for n in names])
+        await admin.close()
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        await producer.start()
+
+        async def started() -> AIOKafkaProducer:
+            return producer
+
+        try:
+            tables = [Table(name) for name in names]
+            writes = ChangelogWrites(started)
+            for round_ in range(2):  # two batches: offsets carry on from the first
+                for n, table in enumerate(tables):
+                    for partition in range(PARTITIONS):
+                        for key in ("k1", "k2", "k1", "k3"):
+                            writes.set(table, partition, key,
+                                       {"table": n, "partition": partition, "round": round_})
+                await writes.flush()
+            return tables, [await changelog(bootstrap, name) for name in names]
+        finally:
+            await producer.stop()
+
+    tables, changelogs = asyncio.run(scenario())
+
+    for n, (table, (records, ends)) in enumerate(zip(tables, changelogs, strict=True)):
+        assert table.data == {"k1": {"table": n, "partition": 1, "round": 1},
+                              "k2": {"table": n, "partition": 1, "round": 1},
+                              "k3": {"table": n, "partition": 1, "round": 1}}
+        for partition in range(PARTITIONS):
+            written = [(key, value["round"]) for _, key, value in records[partition]]
+            assert written == [(k, r) for r in (0, 1) for k in ("k1", "k2", "k1", "k3")]
+            assert {value["table"] for _, _, value in records[partition]} == {n}
+            assert {value["partition"] for _, _, value in records[partition]} == {partition}
+            assert ends[partition] == 8  # the true end, though the records went in batches
+            tp = TopicPartition(names[n], partition)
+            assert table.data.persisted[tp] == records[partition][-1][0] == 7

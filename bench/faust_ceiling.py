@@ -13,10 +13,12 @@ import sys
 import time
 import uuid
 
+from app.event_loop import use_uvloop
 from app.kafka_transport import CRMEventsApp
 
 
 def main(broker_url: str, topic_name: str, count: int, partitions: int) -> None:
+    use_uvloop()  # as the service's worker
     app = CRMEventsApp(f"ceiling-{uuid.uuid4().hex[:8]}", broker=broker_url, store="memory://",
                        topic_partitions=partitions, web_enabled=False, autodiscover=False,
                        key_serializer="raw", value_serializer="raw",

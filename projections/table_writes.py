@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import faust
 import orjson
 from aiokafka import AIOKafkaProducer
+from faust.stores.base import SerializedStore
 from faust.types import TP
 
 from app.batch_send import send_batches
@@ -58,11 +59,15 @@ class ChangelogWrites:
         self._tables: dict[str, faust.Table] = {}
 
     def set(self, table: faust.Table, partition: int, key: str, value: dict[str, Any]) -> None:
-        table.data[key] = value
+        encoded = key.encode(), orjson.dumps(value)
+        store = table.data
+        if isinstance(store, SerializedStore):  # RocksDB: the bytes the changelog gets
+            store._set(*encoded)
+        else:
+            store[key] = value
         topic = table.changelog_topic.get_topic_name()
         self._tables[topic] = table
-        self._pending.setdefault((topic, partition), []).append(
-            (key.encode(), orjson.dumps(value)))
+        self._pending.setdefault((topic, partition), []).append(encoded)
 
     async def flush(self) -> None:
         """Send everything set since the last flush. A broker outage holds the batch (and so

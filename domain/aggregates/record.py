@@ -203,12 +203,15 @@ class CRMRecordAggregate:
     def _track_field_commits(self, event: DomainEvent, position: ChangePosition) -> None:
         if isinstance(event, Created):
             self.field_commits = {}
-        if self.field_commits is None:
+        commits = self.field_commits
+        if commits is None:
             return
+        only_this = LatestCommit.of(position)  # one for every field it is the latest of
         for name in event.data:
-            known = self.field_commits.get(name)
-            self.field_commits[name] = (LatestCommit.of(position) if known is None
-                                        else known.including(position))
+            known = commits.get(name)
+            commits[name] = (only_this if known is None
+                             or position.commit_timestamp > known.commit_timestamp
+                             else known.including(position))
 
     def _event(
         self,

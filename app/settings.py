@@ -62,7 +62,7 @@ class Settings(BaseSettings):
         None, gt=0, description="Consumer session timeout; unset = 6 embedded, 30 on real Kafka"
     )
     kafka_fetch_max_wait_ms: int = Field(
-        50, ge=1, le=30_000, description="Longest a fetch waits for data (latency per hop)"
+        10, ge=1, le=30_000, description="Longest a fetch waits for data (latency per hop)"
     )
     kafka_commit_interval_s: float = Field(
         1.0, gt=0, description="How often processed offsets are committed (a restart or "

@@ -54,7 +54,6 @@ class Provider:
 @dataclass
 class BatchResult:
     stored: list[StoredEvent] = field(default_factory=list)
-    unpublished_before: list[StoredEvent] = field(default_factory=list)  # see Appended
     dead_letters: list[DeadLetter] = field(default_factory=list)
     duplicates: int = 0
 
@@ -87,7 +86,7 @@ class CommandHandler:
         refused = len(result.dead_letters)  # accepted commands the domain or the CRM refused
         result.dead_letters[:0] = rejected
         await self.dead_letters.send(result.dead_letters)
-        await self.publish(result.stored, result.unpublished_before)
+        await self.publish(result.stored)
         if messages:
             recorded = len(work) - result.duplicates - refused
             metrics.count_commands(messages[0].provider, recorded=recorded,
@@ -98,18 +97,16 @@ class CommandHandler:
                      result.duplicates, len(result.dead_letters))
         return result
 
-    async def publish(self, stored: Sequence[StoredEvent],
-                      unpublished_before: Sequence[StoredEvent] = ()) -> None:
+    async def publish(self, stored: Sequence[StoredEvent]) -> None:
         """Send, then clear the outbox; what fails to send stays for the outbox relay.
 
         Events of the same aggregates left in the outbox earlier (a crash between commit and
-        publish, a broker outage), which the append returned, go first, so the topic keeps each
-        aggregate's order.
+        publish, a broker outage) go first, so the topic keeps each aggregate's order.
         """
         if not stored:
             return
-        sending = [*unpublished_before, *stored]
         try:
+            sending = [*await self.store.unpublished_before(stored), *stored]
             await self.publisher.publish(sending)
         except Exception:
             log.exception("publishing %d events failed; the outbox relay will resend", len(stored))
@@ -172,14 +169,11 @@ class CommandHandler:
 
     async def _record_with_retries(self, work: list[_Work]) -> BatchResult:
         """Reload and decide again after a conflict, at most `max_retries` times. Duplicates
-        need no limit: the next round leaves out what the append found already processed (by
-        another worker, or before a crash); finding them there, in the append itself, spares
-        every batch a round trip to look first."""
+        need no limit: the next round filters out what another worker committed."""
         conflicts = 0
-        processed: set[str] = set()
         while True:
             try:
-                return await self._record(work, processed)
+                return await self._record(work)
             except ConcurrencyError as conflict:
                 metrics.CONCURRENCY_CONFLICTS.inc()
                 conflicts += 1
@@ -187,16 +181,16 @@ class CommandHandler:
                     raise
                 log.warning("%s (retry %d/%d), reloading", conflict, conflicts, self.max_retries)
             except DuplicateSourceEvents as duplicates:
-                log.info("%d source events already processed, skipping",
+                log.info("%d source events already processed elsewhere, skipping",
                          len(duplicates.source_event_ids))
-                processed |= duplicates.source_event_ids
 
-    async def _record(self, work: list[_Work], processed: set[str]) -> BatchResult:
+    async def _record(self, work: list[_Work]) -> BatchResult:
         result = BatchResult()
         if not work:
             return result
-        result.duplicates = sum(w.command.source_event_id in processed for w in work)
-        work = [w for w in work if w.command.source_event_id not in processed]
+        done = await self.store.processed(w.command.source_event_id for w in work)
+        result.duplicates = sum(w.command.source_event_id in done for w in work)
+        work = [w for w in work if w.command.source_event_id not in done]
         if not work:
             return result
         ids = await self.identities.aggregate_ids([_identity_key(w.change) for w in work])
@@ -204,8 +198,7 @@ class CommandHandler:
                                              for w in work}, ids.minted)
         try:
             requests = await self._decide(work, ids, aggregates, result)
-            appended = await self.store.append_batch(list(requests.values()))
-            result.stored, result.unpublished_before = appended.stored, appended.unpublished_before
+            result.stored = await self.store.append_batch(list(requests.values()))
             crash_if_failpoint(self.failpoint, "crash_after_commit")
         except BaseException:
             self.cache.evict(set(aggregates))  # they may hold undecided or unstored events

@@ -20,7 +20,6 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-import orjson
 
 from app import metrics, tracing
 from app.db import with_retries
@@ -46,15 +45,6 @@ class StoredEvent:
     def to_message(self) -> dict[str, Any]:
         return {**self.event.to_dict(), "position": self.position,
                 "recorded_at": self.recorded_at.isoformat()}
-
-
-@dataclass(frozen=True)
-class Appended:
-    """What an append stored, and the events of the same aggregates still unpublished from
-    earlier (a crash, a broker outage): they must reach the topic before these."""
-
-    stored: list[StoredEvent]
-    unpublished_before: list[StoredEvent] = field(default_factory=list)
 
 
 @dataclass
@@ -84,11 +74,26 @@ EVENT_COLUMNS = (
 )
 E_EVENT_COLUMNS = "e." + EVENT_COLUMNS.replace(", ", ", e.")
 
-# One statement, one round trip (see schema/0004_append_in_one_round_trip.sql).
-APPEND_EVENTS = ("SELECT * FROM append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
-                 "$13, $14, $15, $16)")
-DUPLICATE_SOURCE_EVENTS = "CR001"
-VERSION_CONFLICT = "CR002"
+INSERT_EVENTS = f"""
+WITH inserted AS (
+    INSERT INTO events (event_id, aggregate_id, aggregate_type, version, event_type,
+                        occurred_at, data, metadata)
+    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int[], $5::text[],
+                         $6::timestamptz[], $7::jsonb[], $8::jsonb[])
+    RETURNING {EVENT_COLUMNS}
+), queued AS (
+    INSERT INTO outbox (position, aggregate_id) SELECT position, aggregate_id FROM inserted
+)
+SELECT event_id, position, recorded_at FROM inserted
+"""
+
+UPSERT_SNAPSHOTS = """
+INSERT INTO snapshots (aggregate_id, aggregate_type, version, state)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::jsonb[])
+ON CONFLICT (aggregate_id) DO UPDATE
+    SET version = excluded.version, state = excluded.state, taken_at = now()
+    WHERE snapshots.version < excluded.version
+"""
 
 # Events after the snapshot version the first query saw (not a re-read of `snapshots`, which a
 # concurrent writer may have moved on: its cut-off would skip events the old snapshot lacks).
@@ -102,6 +107,18 @@ CROSS JOIN LATERAL (
     FROM events WHERE aggregate_id = cut.aggregate_id AND version > cut.after ORDER BY version
 ) AS e
 """
+
+# An index range scan of the outbox per aggregate, then the events by position.
+UNPUBLISHED_BEFORE = f"""
+SELECT {E_EVENT_COLUMNS} FROM unnest($1::uuid[], $2::bigint[]) AS new(aggregate_id, before)
+CROSS JOIN LATERAL (
+    SELECT position FROM outbox
+    WHERE aggregate_id = new.aggregate_id AND position < new.before
+) AS o
+JOIN events e ON e.position = o.position
+ORDER BY e.position
+"""
+
 
 class PostgresEventStore:
     def __init__(self, pool: asyncpg.Pool, *, snapshot_every: int = 100, retries: int = 10):
@@ -121,9 +138,9 @@ class PostgresEventStore:
         aggregate_type = events[0].aggregate_type if events else ""
         request = AppendRequest(aggregate_id, aggregate_type, expected_version, list(events),
                                 [source_event_id] if source_event_id else [])
-        return (await self.append_batch([request])).stored
+        return await self.append_batch([request])
 
-    async def append_batch(self, requests: Sequence[AppendRequest]) -> Appended:
+    async def append_batch(self, requests: Sequence[AppendRequest]) -> list[StoredEvent]:
         """Store every request in one transaction, or none of them.
 
         Raises ConcurrencyError when an aggregate is not at its expected version, and
@@ -136,11 +153,11 @@ class PostgresEventStore:
         events = [event for request in requests for event in request.events]
         attempts = 0
 
-        async def attempt() -> Appended:
+        async def attempt() -> list[StoredEvent]:
             nonlocal attempts
             attempts += 1
             if attempts > 1 and events and (stored := await self._already_stored(events)):
-                return Appended(stored, await self._unpublished_before(stored))
+                return stored
             return await self._append_once(requests, events)
 
         with tracing.span("event_store.append", {"db.system.name": "postgresql",
@@ -151,22 +168,19 @@ class PostgresEventStore:
 
     async def _append_once(
         self, requests: Sequence[AppendRequest], events: list[DomainEvent]
-    ) -> Appended:
-        try:
-            async with self.pool.acquire() as connection:
-                rows = await connection.fetch(APPEND_EVENTS, *_append_arguments(requests, events))
-        except asyncpg.UniqueViolationError:
-            # A concurrent writer committed the same versions after our check.
-            await self._raise_conflict(requests)
-            raise
-        except asyncpg.PostgresError as error:
-            _raise_refusal(error)
-            raise
-        stored = {row["event_id"]: (row["position"], row["recorded_at"])
-                  for row in rows if not row["earlier"]}
-        earlier = [row["position"] for row in rows if row["earlier"]]
-        return Appended([StoredEvent(event, *stored[event.event_id]) for event in events],
-                        await self._events_at(earlier) if earlier else [])
+    ) -> list[StoredEvent]:
+        async with self.pool.acquire() as connection, connection.transaction():
+            await self._claim_source_events(connection, requests)
+            await self._check_versions(connection, requests)
+            try:
+                rows = await connection.fetch(INSERT_EVENTS, *_event_columns(events))
+            except asyncpg.UniqueViolationError:
+                # A concurrent writer committed the same versions after our check.
+                await self._raise_conflict(requests)
+                raise
+            await self._save_snapshots(connection, requests)
+        stored = {row["event_id"]: (row["position"], row["recorded_at"]) for row in rows}
+        return [StoredEvent(event, *stored[event.event_id]) for event in events]
 
     async def _already_stored(self, events: list[DomainEvent]) -> list[StoredEvent] | None:
         rows = await self.pool.fetch(
@@ -177,6 +191,35 @@ class PostgresEventStore:
             return None
         return [StoredEvent(event, *stored[event.event_id]) for event in events]
 
+    async def _claim_source_events(
+        self, connection: asyncpg.Connection, requests: Sequence[AppendRequest]
+    ) -> None:
+        """Decided in the append transaction: a concurrent claim of the same source event
+        waits for ours to commit or roll back, then finds it taken or free."""
+        pairs = [(sid, r.aggregate_id) for r in requests for sid in r.source_event_ids]
+        if not pairs:
+            return
+        claimed = await connection.fetch(
+            "INSERT INTO processed_source_events (source_event_id, aggregate_id) "
+            "SELECT * FROM unnest($1::text[], $2::uuid[]) ON CONFLICT DO NOTHING "
+            "RETURNING source_event_id",
+            [sid for sid, _ in pairs], [aid for _, aid in pairs],
+        )
+        if len(claimed) < len(pairs):
+            raise DuplicateSourceEvents({sid for sid, _ in pairs} - {r[0] for r in claimed})
+
+    async def _check_versions(
+        self, connection: asyncpg.Connection, requests: Sequence[AppendRequest]
+    ) -> None:
+        writing = [r for r in requests if r.events]
+        if not writing:
+            return
+        actual = await _current_versions(connection, [r.aggregate_id for r in writing])
+        for request in writing:
+            version = actual.get(request.aggregate_id, 0)
+            if version != request.expected_version:
+                raise ConcurrencyError(request.aggregate_id, request.expected_version, version)
+
     async def _raise_conflict(self, requests: Sequence[AppendRequest]) -> None:
         async with self.pool.acquire() as connection:
             actual = await _current_versions(connection, [r.aggregate_id for r in requests])
@@ -184,6 +227,16 @@ class PostgresEventStore:
             version = actual.get(request.aggregate_id, 0)
             if request.events and version != request.expected_version:
                 raise ConcurrencyError(request.aggregate_id, request.expected_version, version)
+
+    async def _save_snapshots(
+        self, connection: asyncpg.Connection, requests: Sequence[AppendRequest]
+    ) -> None:
+        due = [r for r in requests if r.snapshot is not None]
+        if due:
+            await connection.execute(
+                UPSERT_SNAPSHOTS, [r.aggregate_id for r in due], [r.aggregate_type for r in due],
+                [r.snapshot["version"] for r in due], [r.snapshot for r in due],
+            )
 
     def snapshot_due(self, version_before: int, version_after: int) -> bool:
         return version_after // self.snapshot_every > version_before // self.snapshot_every
@@ -258,22 +311,17 @@ class PostgresEventStore:
             "ORDER BY o.position LIMIT $2", older_than_s, limit), attempts=self.retries)
         return [_stored(row) for row in rows]
 
-    async def _unpublished_before(self, stored: Sequence[StoredEvent]) -> list[StoredEvent]:
-        """Events of the aggregates of `stored` still in the outbox from before them."""
+    async def unpublished_before(self, stored: Sequence[StoredEvent]) -> list[StoredEvent]:
+        """Events of the same aggregates still in the outbox from earlier (a crash, a broker
+        outage): they must reach the topic before these, to keep per-aggregate order."""
         first: dict[str, int] = {}
         for s in stored:
             first[s.event.aggregate_id] = min(s.position, first.get(s.event.aggregate_id,
                                                                     s.position))
-        rows = await self.pool.fetch(
-            "SELECT o.position FROM unnest($1::uuid[], $2::bigint[]) AS new(aggregate_id, before)"
-            " JOIN outbox o ON o.aggregate_id = new.aggregate_id AND o.position < new.before",
-            list(first), list(first.values()))
-        return await self._events_at([row[0] for row in rows])
-
-    async def _events_at(self, positions: list[int]) -> list[StoredEvent]:
-        rows = await self.pool.fetch(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE position = ANY($1::bigint[]) "
-            "ORDER BY position", positions)
+        if not first:
+            return []
+        rows = await with_retries(lambda: self.pool.fetch(
+            UNPUBLISHED_BEFORE, list(first), list(first.values())), attempts=self.retries)
         return [_stored(row) for row in rows]
 
     async def mark_published(self, positions: Sequence[int]) -> None:
@@ -291,31 +339,13 @@ async def _current_versions(connection: asyncpg.Connection, ids: list[str]) -> d
     return {row[0]: row[1] or 0 for row in rows}
 
 
-def _append_arguments(requests: Sequence[AppendRequest], events: Sequence[DomainEvent]
-                      ) -> tuple[list, ...]:
-    claims = [(sid, r.aggregate_id) for r in requests for sid in r.source_event_ids]
-    writing = [r for r in requests if r.events]
-    due = [r for r in requests if r.snapshot is not None]
+def _event_columns(events: Sequence[DomainEvent]) -> tuple[list, ...]:
     return (
-        [sid for sid, _ in claims], [aid for _, aid in claims],
-        [r.aggregate_id for r in writing], [r.expected_version for r in writing],
         [e.event_id for e in events], [e.aggregate_id for e in events],
         [e.aggregate_type for e in events], [e.version for e in events],
         [e.event_type for e in events], [e.occurred_at for e in events],
         [dict(e.data) for e in events], [e.metadata for e in events],  # orjson: dataclasses
-        [r.aggregate_id for r in due], [r.aggregate_type for r in due],
-        [r.snapshot["version"] for r in due], [r.snapshot for r in due],
     )
-
-
-def _raise_refusal(error: asyncpg.PostgresError) -> None:
-    """The append function's own refusals, as the store's exceptions."""
-    if error.sqlstate == DUPLICATE_SOURCE_EVENTS:
-        raise DuplicateSourceEvents(set(orjson.loads(error.detail))) from error
-    if error.sqlstate == VERSION_CONFLICT:
-        conflict = orjson.loads(error.detail)
-        raise ConcurrencyError(conflict["aggregate_id"], conflict["expected"],
-                               conflict["actual"]) from error
 
 
 def _stored(row: asyncpg.Record) -> StoredEvent:

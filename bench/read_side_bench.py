@@ -87,7 +87,7 @@ async def _seed(store: PostgresEventStore) -> list[str]:
             requests.append(AppendRequest(aggregate.id, "client", 0,
                                           decided_history(aggregate, EVENTS_PER_CLIENT)))
             ids.append(aggregate.id)
-        stored = (await store.append_batch(requests)).stored
+        stored = await store.append_batch(requests)
         # history that was published long ago: the service must not start by relaying it
         await store.mark_published([event.position for event in stored])
     return ids

@@ -167,7 +167,7 @@ async def test_an_event_committed_late_with_a_smaller_position_is_still_relayed(
         await wait_for_lock_waiters(pool, 1)
         [fast] = await handler.store.append(late, history(late, 1), 0)
         relayed_while_open = await handler.relay_outbox(older_than_s=0)
-    [slow_event] = (await slow).stored
+    [slow_event] = await slow
 
     assert slow_event.position < fast.position  # committed last, numbered first
     assert relayed_while_open == 1

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     web_port: int = Field(6066, ge=1, le=65535, description="Bridge and read API port")
     bridge_port: int = Field(6067, ge=1, le=65535, description="Port of `crm-events bridge`, "
                              "the webhook endpoints in a process of their own")
+    bridge_linger_ms: float = Field(
+        5, ge=0, le=1000, description="How long the bridge process's producer gathers posts into "
+        "one batch per partition before sending (each post's 202 waits for its batch's ack)")
     bridge_process: bool = Field(True, description="`crm-events run` also starts a bridge "
                                  "process on BRIDGE_PORT")
     bridge_api_keys: Annotated[list[SecretStr], NoDecode] = Field(

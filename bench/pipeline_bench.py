@@ -32,6 +32,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from bench.figures import Figure
 from bench.harness import (
     ServiceProcess,
+    benchmark_broker,
     bootstrap_of,
     change_stream,
     load_sample,
@@ -164,8 +165,11 @@ def _raw_consume(bootstrap: str, topic: str, count: int) -> float:
 # -- latency ------------------------------------------------------------------------------------
 
 def latency(broker_url: str, server_dsn: str) -> list[Figure]:
-    with new_database(server_dsn, "bench_latency") as database, \
-            worker_and_bridge(broker_url, database) as (service, bridge_process):
+    """On a broker of its own when embedded: tansu's cost per request grows with what it
+    stores (its CPU tripled over one 20 s run), and the sections before leave hundreds of
+    thousands of records in the shared one. With KAFKA_BROKER_URL set, that broker."""
+    with benchmark_broker() as own_broker, new_database(server_dsn, "bench_latency") as database, \
+            worker_and_bridge(own_broker, database) as (service, bridge_process):
         samples, rate = asyncio.run(_steady_load(bridge_process.url, service.url,
                                                  service.env["BRIDGE_API_KEYS"]))
     note = (f"{rate:,.0f} events/s posted over HTTP (aimed at {LATENCY_RATE:,}) for "

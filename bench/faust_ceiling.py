@@ -26,6 +26,7 @@ def main(broker_url: str, topic_name: str, count: int, partitions: int) -> None:
                        broker_rebalance_timeout=6, broker_heartbeat_interval=1,
                        stream_buffer_maxsize=8192)
     app.fetch_max_wait_ms = 50
+    app.inline_delivery = False  # Faust's own delivery: twice as fast for an agent doing nothing
     topic = app.topic(topic_name, key_type=bytes, value_type=bytes, partitions=partitions)
     state = {"seen": 0, "first": 0.0}
 

@@ -60,13 +60,15 @@ def run(server_dsn: str, broker_url: str) -> list[Figure]:
 # -- throughput ---------------------------------------------------------------------------------
 
 def throughput(broker_url: str, server_dsn: str) -> list[Figure]:
+    """The service and the Faust ceiling each on a broker of their own when embedded (see
+    `latency`), so that neither runs on what the other or an earlier section left there."""
     stream = change_stream(RECORDS, CHANGES_PER_RECORD - 1)
-    with new_database(server_dsn, "bench_e2e") as database:
-        seconds, inbound = _process_preloaded(broker_url, database, stream)
+    with benchmark_broker() as own_broker, new_database(server_dsn, "bench_e2e") as database:
+        seconds, inbound = _process_preloaded(own_broker, database, stream)
+        raw = _raw_consume(bootstrap_of(own_broker), inbound, len(stream))
     ours = len(stream) / seconds
-    bootstrap = bootstrap_of(broker_url)
-    ceiling = _faust_ceiling(broker_url, bootstrap, stream)
-    raw = _raw_consume(bootstrap, inbound, len(stream))
+    with benchmark_broker() as own_broker:
+        ceiling = _faust_ceiling(own_broker, bootstrap_of(own_broker), stream)
     note = f"{len(stream):,} events over {RECORDS:,} records, {PARTITIONS} partitions"
     return [
         Figure("e2e.events_per_s", "e2e: preloaded Salesforce events committed, published and "

@@ -7,11 +7,17 @@ import asyncio
 from collections.abc import Iterable
 from functools import lru_cache
 
+import faust
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 from aiokafka.producer.message_accumulator import BatchBuilder
 
 Record = tuple[int, bytes, bytes]  # partition, key, value
+
+
+async def started_producer(app: faust.App) -> AIOKafkaProducer:
+    """The app's own aiokafka producer, started if it was not yet."""
+    return (await app.maybe_start_producer())._ensure_producer()
 
 
 @lru_cache(maxsize=65_536)

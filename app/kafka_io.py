@@ -10,7 +10,7 @@ import faust
 import orjson
 
 from app import metrics
-from app.batch_send import partition_for, send_batches
+from app.batch_send import partition_for, send_batches, started_producer
 from app.dead_letters import DeadLetter
 from app.event_store import StoredEvent
 from app.structured_logging import correlated
@@ -32,7 +32,7 @@ class DomainEventPublisher:
         self._partitions: int | None = None
 
     async def publish(self, events: Sequence[StoredEvent]) -> None:
-        producer = (await self.topic.app.maybe_start_producer())._ensure_producer()
+        producer = await started_producer(self.topic.app)
         name = self.topic.get_topic_name()
         if self._partitions is None:
             self._partitions = len(await producer.partitions_for(name))

@@ -8,14 +8,15 @@ import logging
 import weakref
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import faust
 import orjson
-from aiokafka import AIOKafkaProducer
 from faust import streams as faust_streams
 from faust.types import TP
 
+from app.batch_send import started_producer
 from app.structured_logging import correlated
 from projections.entry import VersionGap
 from projections.projector import BatchPlan, Delivery, Written
@@ -54,10 +55,7 @@ def register_projection_agent(app: faust.App, domain_events: faust.TopicT,
                               tables: ProjectionTables, history: HistoryReader,
                               consumed: ConsumedOffsets, batch_size: int = 500,
                               batch_within_s: float = 0.01) -> None:
-    async def producer() -> AIOKafkaProducer:
-        return (await app.maybe_start_producer())._ensure_producer()
-
-    writes = ChangelogWrites(producer)
+    writes = ChangelogWrites(partial(started_producer, app))
     partials = WrittenPartials(writes)
 
     @app.agent(domain_events, name="project-domain-events")

@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaProducer
 from faust.stores.base import SerializedStore
 from faust.types import TP
 
-from app.batch_send import send_batches
+from app.batch_send import Record, send_batches
 
 log = logging.getLogger(__name__)
 
@@ -55,19 +55,19 @@ class ChangelogWrites:
 
     def __init__(self, producer: Callable[[], Awaitable[AIOKafkaProducer]]):
         self._producer = producer
-        self._pending: dict[tuple[str, int], list[tuple[bytes, bytes]]] = {}
+        self._pending: dict[str, list[Record]] = {}  # by changelog topic, in write order
         self._tables: dict[str, faust.Table] = {}
 
     def set(self, table: faust.Table, partition: int, key: str, value: dict[str, Any]) -> None:
-        encoded = key.encode(), orjson.dumps(value)
+        encoded_key, encoded_value = key.encode(), orjson.dumps(value)
         store = table.data
         if isinstance(store, SerializedStore):  # RocksDB: the bytes the changelog gets
-            store._set(*encoded)
+            store._set(encoded_key, encoded_value)
         else:
             store[key] = value
         topic = table.changelog_topic.get_topic_name()
         self._tables[topic] = table
-        self._pending.setdefault((topic, partition), []).append(encoded)
+        self._pending.setdefault(topic, []).append((partition, encoded_key, encoded_value))
 
     async def flush(self) -> None:
         """Send everything set since the last flush. A broker outage holds the batch (and so
@@ -80,20 +80,16 @@ class ChangelogWrites:
                 await self._send(pending)
                 return
             except Exception:
-                log.exception("changelog writes of %d partitions not sent; retrying in %.1fs",
+                log.exception("changelog writes of %d tables not sent; retrying in %.1fs",
                               len(pending), delay)
                 await asyncio.sleep(delay)
                 delay = min(MAX_BACKOFF_S, delay * 2)
 
-    async def _send(self, pending: dict[tuple[str, int], list[tuple[bytes, bytes]]]) -> None:
+    async def _send(self, pending: dict[str, list[Record]]) -> None:
         producer = await self._producer()
-        by_topic: dict[str, list[tuple[int, bytes, bytes]]] = {}
-        for (topic, partition), records in pending.items():
-            by_topic.setdefault(topic, []).extend(
-                (partition, key, value) for key, value in records)
         sent = await asyncio.gather(*(send_batches(producer, topic, records, last_alone=True)
-                                      for topic, records in by_topic.items()))
-        for topic, last_offsets in zip(by_topic, sent, strict=True):
+                                      for topic, records in pending.items()))
+        for topic, last_offsets in zip(pending, sent, strict=True):
             store = self._tables[topic].data
             for partition, offset in last_offsets.items():
                 store.set_persisted_offset(TP(topic, partition), offset)

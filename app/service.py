@@ -72,7 +72,8 @@ def register_read_side(app: faust.App, runtime: Runtime, domain_events: faust.To
                             settings.topic_partitions)
     consumed = ConsumedOffsets()
     register_projection_agent(app, domain_events, tables, runtime.history, consumed,
-                              settings.projection_batch_size, settings.projection_batch_within_s)
+                              settings.projection_batch_size, settings.projection_batch_within_s,
+                              settings.projection_entries_kept)
 
     async def events_after(position: int, aggregate_types: frozenset[str]) -> int:
         assert runtime.pool is not None

@@ -54,9 +54,10 @@ class ConsumedOffsets:
 def register_projection_agent(app: faust.App, domain_events: faust.TopicT,
                               tables: ProjectionTables, history: HistoryReader,
                               consumed: ConsumedOffsets, batch_size: int = 500,
-                              batch_within_s: float = 0.01) -> None:
-    writes = ChangelogWrites(partial(started_producer, app))
+                              batch_within_s: float = 0.01, kept_per_table: int = 20_000) -> None:
+    writes = ChangelogWrites(partial(started_producer, app), kept_per_table)
     partials = WrittenPartials(writes)
+    forget_on_rebalance(app, writes)
 
     @app.agent(domain_events, name="project-domain-events")
     async def project_domain_events(stream: faust.StreamT) -> None:
@@ -72,6 +73,16 @@ def register_projection_agent(app: faust.App, domain_events: faust.TopicT,
 
 
 Run = list[tuple[Mapping[str, Any], Delivery]]
+
+
+def forget_on_rebalance(app: faust.App, writes: ChangelogWrites) -> None:
+    """A partition this worker gets back may have been written by another meanwhile."""
+
+    async def forget(app: faust.App, partitions: set[TP], **kwargs: Any) -> None:
+        writes.forget()
+
+    app.on_partitions_revoked.connect(forget)
+    app.on_partitions_assigned.connect(forget)
 
 
 def _runs_by_partition(events: Sequence[faust.EventT]) -> dict[int, tuple[faust.EventT, Run]]:
@@ -114,7 +125,7 @@ class WrittenPartials:
         self._last: dict[tuple[str, int], Written] = {}
 
     def plan(self, table: ProjectionTable, partition: int) -> BatchPlan:
-        return BatchPlan(table.projection, table.table.get, partition,
+        return BatchPlan(table.projection, partial(self._writes.read, table.table), partition,
                          self._last.get((table.name, partition)))
 
     def write(self, table: ProjectionTable, plan: BatchPlan) -> None:

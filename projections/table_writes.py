@@ -1,5 +1,5 @@
 """A projection batch's table writes: into the local store at once, into the changelog in one
-round per batch.
+round per batch; and its reads, from what this worker wrote when it can.
 
 Faust's `table[key] = value` sends each changelog message on its own through the producer
 buffer and `Topic.send_soon` (a future and a callback chain per message, and a RocksDB write of
@@ -10,13 +10,19 @@ written once. The messages are the ones Faust would send (raw key, JSON value, t
 the domain event), so recovery and standbys read them as usual; each partition's last one goes
 in a batch of its own (see `send_batches`), or the embedded broker would hide the batch's tail
 from recovery.
+
+Reads: a table read through Faust is two RocksDB reads (`in`, then the get) and a JSON decode,
+and the agent reads each record's entry and each partition's partial once per table and batch,
+nearly always what it wrote itself. While this worker owns a partition nobody else writes its
+keys, so the values it wrote or read are kept, decoded (a bounded number per table), and
+forgotten on every rebalance: a partition may have been written elsewhere since.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 import faust
@@ -33,13 +39,18 @@ MAX_BACKOFF_S = 10.0
 
 
 class TableWrites(Protocol):
+    def read(self, table: Any, key: str) -> Mapping[str, Any] | None: ...
+
     def set(self, table: Any, partition: int, key: str, value: dict[str, Any]) -> None: ...
 
     async def flush(self) -> None: ...
 
 
 class DirectWrites:
-    """Plain mapping assignment (tests over dicts, and anything without a changelog)."""
+    """Plain mapping access (tests over dicts, and anything without a changelog)."""
+
+    def read(self, table: Any, key: str) -> Mapping[str, Any] | None:
+        return table.get(key)
 
     def set(self, table: Any, partition: int, key: str, value: dict[str, Any]) -> None:
         table[key] = value
@@ -50,24 +61,61 @@ class DirectWrites:
 
 class ChangelogWrites:
     """Writes to Faust tables: the store now (later reads see them), the changelog on `flush`.
-    The local store must be set inside the event context of `partition` (RocksDB takes the
-    partition from Faust's current event)."""
+    Reads of a key this worker has not kept must happen inside the event context of the key's
+    partition (RocksDB takes the partition from Faust's current event). Values read or written
+    are shared, not copied: nobody may change them."""
 
-    def __init__(self, producer: Callable[[], Awaitable[AIOKafkaProducer]]):
+    def __init__(self, producer: Callable[[], Awaitable[AIOKafkaProducer]],
+                 kept_per_table: int = 20_000):
         self._producer = producer
         self._pending: dict[str, list[Record]] = {}  # by changelog topic, in write order
         self._tables: dict[str, faust.Table] = {}
+        self._kept: dict[str, dict[str, Mapping[str, Any]]] = {}  # by changelog topic
+        self._kept_per_table = kept_per_table
+
+    def read(self, table: faust.Table, key: str) -> Mapping[str, Any] | None:
+        kept = self._kept_of(table)
+        value = kept.get(key)
+        if value is None:
+            value = self._stored(table, key)
+            if value is not None:
+                self._keep(kept, key, value)
+        return value
 
     def set(self, table: faust.Table, partition: int, key: str, value: dict[str, Any]) -> None:
         encoded_key, encoded_value = key.encode(), orjson.dumps(value)
         store = table.data
         if isinstance(store, SerializedStore):  # RocksDB: the bytes the changelog gets
-            store._set(encoded_key, encoded_value)
+            # Faust's Store._set would also look up the current event and index the key.
+            store._db_for_partition(partition).put(encoded_key, encoded_value)
         else:
             store[key] = value
         topic = table.changelog_topic.get_topic_name()
         self._tables[topic] = table
         self._pending.setdefault(topic, []).append((partition, encoded_key, encoded_value))
+        self._keep(self._kept_of(table), key, value)
+
+    def forget(self) -> None:
+        """Forget every value kept (on a rebalance)."""
+        self._kept.clear()
+
+    def _kept_of(self, table: faust.Table) -> dict[str, Mapping[str, Any]]:
+        return self._kept.setdefault(table.changelog_topic.get_topic_name(), {})
+
+    def _keep(self, kept: dict[str, Mapping[str, Any]], key: str,
+              value: Mapping[str, Any]) -> None:
+        kept.pop(key, None)  # the least recently kept go first
+        kept[key] = value
+        if len(kept) > self._kept_per_table:
+            del kept[next(iter(kept))]
+
+    @staticmethod
+    def _stored(table: faust.Table, key: str) -> Mapping[str, Any] | None:
+        store = table.data
+        if isinstance(store, SerializedStore):
+            raw = store._get(key.encode())
+            return None if raw is None else orjson.loads(raw)
+        return store.get(key)
 
     async def flush(self) -> None:
         """Send everything set since the last flush. A broker outage holds the batch (and so

@@ -3,7 +3,9 @@ Faust's producer buffer (where table changelog writes wait to be sent).
 
 Faust hard-codes `fetch_max_wait_ms=1500`. Brokers that hold a fetch for the whole wait when no
 data is ready (the embedded tansu broker does) then add up to 1.5 s per hop; measured on tansu:
-0.55-1.3 s per hop at 1500 ms, 3-7 ms at 50 ms.
+0.55-1.3 s per hop at 1500 ms, 3-7 ms at 50 ms. And Faust's fetch loop waits up to a second for
+records of the partitions active when it asks; a shorter wait lets a partition resumed meanwhile
+(its stream's buffer drained) be fetched at once.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from app.message_delivery import finished, first_step, is_delivery_race, resumed
+
+GETMANY_TIMEOUT_S = 0.05
 
 
 def transport_with_fetch_wait(fetch_max_wait_ms: int, inline_delivery: bool
@@ -27,6 +31,12 @@ def transport_with_fetch_wait(fetch_max_wait_ms: int, inline_delivery: bool
     class FetchWaitConsumer(faust_aiokafka.Consumer):
         def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
             return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+        def getmany(self, timeout: float) -> Any:
+            # Faust asks for a second: records of the partitions active when it asks. A
+            # partition paused while its stream's buffer was full, resumed meanwhile, waited
+            # out that second (a 1 s stall whenever a backlog exceeds the stream buffer).
+            return super().getmany(timeout=min(timeout, GETMANY_TIMEOUT_S))
 
         async def wait_first(self, *coros: Any, timeout: Any = None) -> Any:
             if (inline_delivery and timeout is None and is_delivery_race(coros)

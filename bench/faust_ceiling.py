@@ -1,32 +1,39 @@
 """The framework's ceiling: a Faust agent that only consumes (run as its own process).
 
-`python -m bench.faust_ceiling BROKER_URL TOPIC COUNT PARTITIONS` prints the seconds from the first
-to the last of COUNT events, as JSON. Built like the service's app (same transport, same consumer
-settings), so the comparison isolates what the service does per event.
+`python -m bench.faust_ceiling BROKER_URL TOPIC COUNT PARTITIONS [faust|inline]` prints the
+seconds from the first to the last of COUNT events, as JSON. Built like the service's app (same
+transport, same consumer settings), so the comparison isolates what the service does per event;
+`faust` (the framework's ceiling) keeps Faust's own delivery of each message to the stream,
+`inline` takes the service's (see `app.message_delivery`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
 import uuid
 
 from app.event_loop import use_uvloop
 from app.kafka_transport import CRMEventsApp
+from app.settings import Settings
 
 
-def main(broker_url: str, topic_name: str, count: int, partitions: int) -> None:
+def main(broker_url: str, topic_name: str, count: int, partitions: int,
+         delivery: str = "faust") -> None:
     use_uvloop()  # as the service's worker
+    datadir = tempfile.mkdtemp(prefix="ceiling-")
     app = CRMEventsApp(f"ceiling-{uuid.uuid4().hex[:8]}", broker=broker_url, store="memory://",
                        topic_partitions=partitions, web_enabled=False, autodiscover=False,
                        key_serializer="raw", value_serializer="raw",
                        consumer_auto_offset_reset="earliest", broker_session_timeout=6,
                        broker_rebalance_timeout=6, broker_heartbeat_interval=1,
-                       stream_buffer_maxsize=8192)
-    app.fetch_max_wait_ms = 50
-    app.inline_delivery = False  # Faust's own delivery: twice as fast for an agent doing nothing
+                       stream_buffer_maxsize=8192, datadir=datadir)
+    app.fetch_max_wait_ms = Settings.model_fields["kafka_fetch_max_wait_ms"].default
+    app.inline_delivery = delivery == "inline"
     topic = app.topic(topic_name, key_type=bytes, value_type=bytes, partitions=partitions)
     state = {"seen": 0, "first": 0.0}
 
@@ -40,6 +47,7 @@ def main(broker_url: str, topic_name: str, count: int, partitions: int) -> None:
                 # straight to fd 1: the Faust worker redirects sys.stdout into its logger
                 report = json.dumps({"seconds": time.monotonic() - state["first"]})
                 os.write(1, report.encode() + b"\n")
+                shutil.rmtree(datadir, ignore_errors=True)
                 os._exit(0)
 
     sys.argv = [sys.argv[0], "worker", "--loglevel", "warn", "--without-web"]
@@ -47,4 +55,4 @@ def main(broker_url: str, topic_name: str, count: int, partitions: int) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), *sys.argv[5:6])

@@ -68,13 +68,18 @@ def throughput(broker_url: str, server_dsn: str) -> list[Figure]:
         raw = _raw_consume(bootstrap_of(own_broker), inbound, len(stream))
     ours = len(stream) / seconds
     with benchmark_broker() as own_broker:
-        ceiling = _faust_ceiling(own_broker, bootstrap_of(own_broker), stream)
+        ceiling = _faust_ceiling(own_broker, bootstrap_of(own_broker), stream, "faust")
+    with benchmark_broker() as own_broker:
+        inline = _faust_ceiling(own_broker, bootstrap_of(own_broker), stream, "inline")
     note = f"{len(stream):,} events over {RECORDS:,} records, {PARTITIONS} partitions"
     return [
         Figure("e2e.events_per_s", "e2e: preloaded Salesforce events committed, published and "
                "projected, one worker", ours, "events/s", note),
         Figure("e2e.faust_consume_only_events_per_s", "baseline: Faust agent that only consumes "
                "the same topic", ceiling, "events/s", note),
+        Figure("e2e.inline_consume_only_events_per_s", "the same agent with the service's "
+               "delivery of messages to streams (`app.message_delivery`)", inline, "events/s",
+               note),
         Figure("e2e.aiokafka_consume_events_per_s", "baseline: raw aiokafka consume of the same "
                "topic", raw, "events/s", note),
     ]
@@ -114,13 +119,13 @@ async def _first_recorded_at(dsn: str) -> float:
         await connection.close()
 
 
-def _faust_ceiling(broker_url: str, bootstrap: str, stream) -> float:
+def _faust_ceiling(broker_url: str, bootstrap: str, stream, delivery: str) -> float:
     topic = f"bench.ceiling.{uuid.uuid4().hex[:8]}"
     _create_topic(bootstrap, topic)
     asyncio.run(produce(bootstrap, topic, stream))
     result = subprocess.run(
         [sys.executable, "-m", "bench.faust_ceiling", broker_url, topic, str(len(stream)),
-         str(PARTITIONS)], capture_output=True, text=True, timeout=300)
+         str(PARTITIONS), delivery], capture_output=True, text=True, timeout=300)
     if result.returncode != 0:
         raise RuntimeError(f"Faust consume-only agent failed:\n{result.stderr[-3000:]}")
     seconds = json.loads(result.stdout.strip().splitlines()[-1])["seconds"]

@@ -132,8 +132,7 @@ class WrittenPartials:
         """A write that fails is logged; the records' next events repair what it missed."""
         try:
             writes, written = plan.writes()
-            for key, value in writes:
-                self._writes.set(table.table, plan.partition, key, value)
+            self._writes.write(table.table, plan.partition, writes)
         except Exception:
             log.exception("%s: writes of partition %d not applied", table.name, plan.partition)
             return

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import faust
@@ -30,6 +30,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from faust.stores.base import SerializedStore
 from faust.types import TP
+from rocksdict import WriteBatch
 
 from app.batch_send import Record, send_batches
 
@@ -37,11 +38,13 @@ log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 10.0
 
+Write = tuple[str, dict[str, Any]]  # a key and its new value
+
 
 class TableWrites(Protocol):
     def read(self, table: Any, key: str) -> Mapping[str, Any] | None: ...
 
-    def set(self, table: Any, partition: int, key: str, value: dict[str, Any]) -> None: ...
+    def write(self, table: Any, partition: int, writes: Sequence[Write]) -> None: ...
 
     async def flush(self) -> None: ...
 
@@ -52,8 +55,9 @@ class DirectWrites:
     def read(self, table: Any, key: str) -> Mapping[str, Any] | None:
         return table.get(key)
 
-    def set(self, table: Any, partition: int, key: str, value: dict[str, Any]) -> None:
-        table[key] = value
+    def write(self, table: Any, partition: int, writes: Sequence[Write]) -> None:
+        for key, value in writes:
+            table[key] = value
 
     async def flush(self) -> None:
         return None
@@ -82,18 +86,27 @@ class ChangelogWrites:
                 self._keep(kept, key, value)
         return value
 
-    def set(self, table: faust.Table, partition: int, key: str, value: dict[str, Any]) -> None:
-        encoded_key, encoded_value = key.encode(), orjson.dumps(value)
+    def write(self, table: faust.Table, partition: int, writes: Sequence[Write]) -> None:
+        """Write keys of one partition of `table`, in order."""
+        encoded = [(key.encode(), orjson.dumps(value)) for key, value in writes]
         store = table.data
         if isinstance(store, SerializedStore):  # RocksDB: the bytes the changelog gets
-            # Faust's Store._set would also look up the current event and index the key.
-            store._db_for_partition(partition).put(encoded_key, encoded_value)
+            # One write (one write-ahead log append) instead of Faust's Store._set per key,
+            # which also looks up the current event and indexes the key each time.
+            batch = WriteBatch(raw_mode=True)
+            for key, value in encoded:
+                batch.put(key, value)
+            store._db_for_partition(partition).write(batch)
         else:
-            store[key] = value
+            for key, value in writes:
+                store[key] = value
         topic = table.changelog_topic.get_topic_name()
         self._tables[topic] = table
-        self._pending.setdefault(topic, []).append((partition, encoded_key, encoded_value))
-        self._keep(self._kept_of(table), key, value)
+        self._pending.setdefault(topic, []).extend(
+            (partition, key, value) for key, value in encoded)
+        kept = self._kept_of(table)
+        for key, value in writes:
+            self._keep(kept, key, value)
 
     def forget(self) -> None:
         """Forget every value kept (on a rebalance)."""

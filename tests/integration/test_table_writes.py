@@ -82,9 +82,9 @@ def test_each_tables_writes_reach_its_own_changelog_in_order(broker_url):
             for round_ in range(2):  # two batches: offsets carry on from the first
                 for n, table in enumerate(tables):
                     for partition in range(PARTITIONS):
-                        for key in ("k1", "k2", "k1", "k3"):
-                            writes.set(table, partition, key,
-                                       {"table": n, "partition": partition, "round": round_})
+                        value = {"table": n, "partition": partition, "round": round_}
+                        writes.write(table, partition, [("k1", value), ("k2", value)])
+                        writes.write(table, partition, [("k1", value), ("k3", value)])
                 await writes.flush()
             return tables, [await changelog(bootstrap, name) for name in names]
         finally:

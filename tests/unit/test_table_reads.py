@@ -42,7 +42,7 @@ async def no_producer():
 
 def test_what_was_written_is_read_back_without_the_store():
     table, writes = Table("clients-changelog"), ChangelogWrites(no_producer)
-    writes.set(table, 0, "a", {"version": 1})
+    writes.write(table, 0, [("a", {"version": 1})])
 
     assert writes.read(table, "a") == {"version": 1}
     assert table.data.reads == 0
@@ -69,8 +69,8 @@ def test_a_missing_key_is_asked_of_the_store_every_time():
 def test_tables_keep_their_own_values():
     clients, deals = Table("clients-changelog"), Table("deals-changelog")
     writes = ChangelogWrites(no_producer)
-    writes.set(clients, 0, "a", {"table": "clients"})
-    writes.set(deals, 0, "a", {"table": "deals"})
+    writes.write(clients, 0, [("a", {"table": "clients"})])
+    writes.write(deals, 0, [("a", {"table": "deals"})])
 
     assert writes.read(clients, "a") == {"table": "clients"}
     assert writes.read(deals, "a") == {"table": "deals"}
@@ -78,10 +78,10 @@ def test_tables_keep_their_own_values():
 
 def test_the_least_recently_kept_value_goes_first_past_the_bound():
     table, writes = Table("clients-changelog"), ChangelogWrites(no_producer, kept_per_table=2)
-    writes.set(table, 0, "a", {"v": 1})
-    writes.set(table, 0, "b", {"v": 1})
-    writes.set(table, 0, "a", {"v": 2})  # "a" kept again: "b" is now the oldest
-    writes.set(table, 0, "c", {"v": 1})
+    writes.write(table, 0, [("a", {"v": 1})])
+    writes.write(table, 0, [("b", {"v": 1})])
+    writes.write(table, 0, [("a", {"v": 2})])  # "a" kept again: "b" is now the oldest
+    writes.write(table, 0, [("c", {"v": 1})])
 
     assert [writes.read(table, key) for key in ("a", "c")] == [{"v": 2}, {"v": 1}]
     assert table.data.reads == 0
@@ -95,7 +95,7 @@ def test_a_rebalance_forgets_every_value_kept():
     forget_on_rebalance(app, writes)
 
     for signal in (app.on_partitions_revoked, app.on_partitions_assigned):
-        writes.set(table, 0, "a", {"version": 1})
+        writes.write(table, 0, [("a", {"version": 1})])
         table.data["a"] = {"version": 7}  # written by the partition's other owner meanwhile
         asyncio.run(signal.send(set()))
         assert writes.read(table, "a") == {"version": 7}

@@ -86,8 +86,8 @@ class Settings(BaseSettings):
     projection_batch_within_s: float = Field(0.01, gt=0, description="Longest wait to fill a "
                                                                      "projection batch")
     projection_entries_kept: int = Field(
-        20_000, ge=0, description="Table values the projection agent keeps decoded per table "
-        "(what it last wrote or read; forgotten on every rebalance)")
+        20_000, ge=0, description="Table values the projection agent keeps per table, "
+        "encoded (what it last wrote or read; forgotten on every rebalance)")
     outbox_relay_interval_s: float = Field(5.0, gt=0)
     outbox_stale_after_s: float = Field(10.0, ge=0)
     aggregate_cache_size: int = Field(10_000, ge=0)

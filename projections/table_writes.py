@@ -14,8 +14,10 @@ from recovery.
 Reads: a table read through Faust is two RocksDB reads (`in`, then the get) and a JSON decode,
 and the agent reads each record's entry and each partition's partial once per table and batch,
 nearly always what it wrote itself. While this worker owns a partition nobody else writes its
-keys, so the values it wrote or read are kept, decoded (a bounded number per table), and
-forgotten on every rebalance: a partition may have been written elsewhere since.
+keys, so the values it wrote or read are kept (a bounded number per table) and forgotten on
+every rebalance: a partition may have been written elsewhere since. They are kept encoded:
+tens of thousands of decoded entries, each a tree of dicts, made every full garbage collection
+walk them all (the latency run's p99 284 ms instead of 159 ms); bytes are not tracked.
 """
 
 from __future__ import annotations
@@ -66,25 +68,25 @@ class DirectWrites:
 class ChangelogWrites:
     """Writes to Faust tables: the store now (later reads see them), the changelog on `flush`.
     Reads of a key this worker has not kept must happen inside the event context of the key's
-    partition (RocksDB takes the partition from Faust's current event). Values read or written
-    are shared, not copied: nobody may change them."""
+    partition (RocksDB takes the partition from Faust's current event)."""
 
     def __init__(self, producer: Callable[[], Awaitable[AIOKafkaProducer]],
                  kept_per_table: int = 20_000):
         self._producer = producer
         self._pending: dict[str, list[Record]] = {}  # by changelog topic, in write order
         self._tables: dict[str, faust.Table] = {}
-        self._kept: dict[str, dict[str, Mapping[str, Any]]] = {}  # by changelog topic
+        self._kept: dict[str, dict[str, bytes]] = {}  # by changelog topic, encoded
         self._kept_per_table = kept_per_table
 
     def read(self, table: faust.Table, key: str) -> Mapping[str, Any] | None:
         kept = self._kept_of(table)
-        value = kept.get(key)
-        if value is None:
-            value = self._stored(table, key)
-            if value is not None:
-                self._keep(kept, key, value)
-        return value
+        encoded = kept.get(key)
+        if encoded is None:
+            encoded = self._stored(table, key)
+            if encoded is None:
+                return None
+            self._keep(kept, key, encoded)
+        return orjson.loads(encoded)
 
     def write(self, table: faust.Table, partition: int, writes: Sequence[Write]) -> None:
         """Write keys of one partition of `table`, in order."""
@@ -105,30 +107,29 @@ class ChangelogWrites:
         self._pending.setdefault(topic, []).extend(
             (partition, key, value) for key, value in encoded)
         kept = self._kept_of(table)
-        for key, value in writes:
-            self._keep(kept, key, value)
+        for key, value in encoded:
+            self._keep(kept, key.decode(), value)
 
     def forget(self) -> None:
         """Forget every value kept (on a rebalance)."""
         self._kept.clear()
 
-    def _kept_of(self, table: faust.Table) -> dict[str, Mapping[str, Any]]:
+    def _kept_of(self, table: faust.Table) -> dict[str, bytes]:
         return self._kept.setdefault(table.changelog_topic.get_topic_name(), {})
 
-    def _keep(self, kept: dict[str, Mapping[str, Any]], key: str,
-              value: Mapping[str, Any]) -> None:
+    def _keep(self, kept: dict[str, bytes], key: str, encoded: bytes) -> None:
         kept.pop(key, None)  # the least recently kept go first
-        kept[key] = value
+        kept[key] = encoded
         if len(kept) > self._kept_per_table:
             del kept[next(iter(kept))]
 
     @staticmethod
-    def _stored(table: faust.Table, key: str) -> Mapping[str, Any] | None:
+    def _stored(table: faust.Table, key: str) -> bytes | None:
         store = table.data
         if isinstance(store, SerializedStore):
-            raw = store._get(key.encode())
-            return None if raw is None else orjson.loads(raw)
-        return store.get(key)
+            return store._get(key.encode())
+        value = store.get(key)
+        return None if value is None else orjson.dumps(value)
 
     async def flush(self) -> None:
         """Send everything set since the last flush. A broker outage holds the batch (and so

@@ -1,5 +1,5 @@
 """The projection agent's table reads (`ChangelogWrites.read`): what this worker wrote or read
-is kept decoded and read back without the store, a bounded number per table, and forgotten on
+is kept and read back without the store, a bounded number per table, and forgotten on
 every rebalance (a partition may have been written by another worker meanwhile)."""
 
 from __future__ import annotations

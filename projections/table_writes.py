@@ -66,9 +66,10 @@ class DirectWrites:
 
 
 class ChangelogWrites:
-    """Writes to Faust tables: the store now (later reads see them), the changelog on `flush`.
-    Reads of a key this worker has not kept must happen inside the event context of the key's
-    partition (RocksDB takes the partition from Faust's current event)."""
+    """The projection agent's access to Faust tables: writes go to the store now (later reads
+    see them) and to the changelog on `flush`; reads come from the values kept when they can.
+    A read of a key not kept must happen inside the event context of the key's partition
+    (RocksDB takes the partition from Faust's current event)."""
 
     def __init__(self, producer: Callable[[], Awaitable[AIOKafkaProducer]],
                  kept_per_table: int = 20_000):
@@ -107,8 +108,8 @@ class ChangelogWrites:
         self._pending.setdefault(topic, []).extend(
             (partition, key, value) for key, value in encoded)
         kept = self._kept_of(table)
-        for key, value in encoded:
-            self._keep(kept, key.decode(), value)
+        for (key, _), (_, value) in zip(writes, encoded, strict=True):
+            self._keep(kept, key, value)
 
     def forget(self) -> None:
         """Forget every value kept (on a rebalance)."""
@@ -132,7 +133,7 @@ class ChangelogWrites:
         return None if value is None else orjson.dumps(value)
 
     async def flush(self) -> None:
-        """Send everything set since the last flush. A broker outage holds the batch (and so
+        """Send everything written since the last flush. A broker outage holds the batch (and so
         the projection) here until it is sent: the local store already has the writes, and
         the domain events are not acknowledged before their changelog is."""
         pending, self._pending = self._pending, {}

@@ -13,6 +13,7 @@ from app.db import is_transient
 from app.dead_letters import DeadLetter, InboundMessage
 from app.runtime import Runtime
 from app.settings import Settings
+from app.stream_batches import batches
 from app.structured_logging import correlated
 
 log = logging.getLogger(__name__)
@@ -42,8 +43,8 @@ def _register_command_agent(app: faust.App, runtime: Runtime, settings: Settings
                             provider: str, topic: faust.TopicT) -> None:
     @app.agent(topic, name=f"process-{provider}-events")
     async def process_events(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(settings.command_batch_size,
-                                               within=settings.command_batch_within_s):
+        async for events in batches(stream, settings.command_batch_size,
+                                    settings.command_batch_within_s):
             messages = [_inbound(provider, event) for event in events]
             with correlated(m.correlation_id for m in messages), tracing.consuming(
                     f"process {provider} events", [m.headers for m in messages],

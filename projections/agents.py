@@ -17,6 +17,7 @@ from faust import streams as faust_streams
 from faust.types import TP
 
 from app.batch_send import started_producer
+from app.stream_batches import batches
 from app.structured_logging import correlated
 from projections.entry import VersionGap
 from projections.projector import BatchPlan, Delivery, Written
@@ -61,7 +62,7 @@ def register_projection_agent(app: faust.App, domain_events: faust.TopicT,
 
     @app.agent(domain_events, name="project-domain-events")
     async def project_domain_events(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(batch_size, within=batch_within_s):
+        async for events in batches(stream, batch_size, batch_within_s):
             for partition, (last, run) in _runs_by_partition(events).items():
                 with correlated(((e.get("metadata") or {}).get("correlation_id") or "")
                                 for e, _ in run), processing(last):

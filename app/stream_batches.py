@@ -1,0 +1,87 @@
+"""Batches of events straight from an agent's stream buffer.
+
+Faust's `Stream.take_events` moves every event through the stream's passive drainer (its
+iterator, the stream sensors, a processor coroutine appending to the batch) and acks each one
+through the stream sensors again: about a tenth of the worker's time at 4,000 events/s. Here a
+batch is taken from the buffer the conductor fills, as many as are there, waiting up to
+`within` for more. What Faust's stream iterator does for each event it takes is kept: events a
+rebalance made stale are skipped (and acked, as Faust does), and the others are tracked as
+unacked until their batch is done, which is what a rebalance or a shutdown waits for before it
+commits the offsets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from asyncio import QueueEmpty
+from collections.abc import AsyncIterator, Callable
+
+import faust
+
+
+async def batches(stream: faust.StreamT, max_: int, within: float
+                  ) -> AsyncIterator[list[faust.EventT]]:
+    """Like `stream.take_events(max_, within)`; a batch is acked when the next is asked for,
+    never when the loop over them is left by an error or a cancellation: what was not done is
+    delivered again (Faust's `take_events` acks it all the same)."""
+    queue = aiter(stream.channel).queue
+    taken, ack = _bookkeeping(stream.app)
+    while True:
+        try:
+            events = await _next_batch(queue, taken, max_, within)
+        except StopAsyncIteration:  # Faust throws it into the buffer to stop the stream
+            return
+        yield events
+        for event in events:
+            ack(event)
+
+
+async def _next_batch(queue: asyncio.Queue, taken: Callable[[faust.EventT], bool], max_: int,
+                      within: float) -> list[faust.EventT]:
+    """The first event whenever it comes, then as many as there are or come within `within`."""
+    events: list[faust.EventT] = []
+    while not events:
+        event = await queue.get()
+        if taken(event):
+            events.append(event)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while len(events) < max_:
+        try:
+            event = queue.get_nowait()
+        except QueueEmpty:
+            left = deadline - loop.time()
+            if left <= 0:
+                break
+            try:
+                event = await asyncio.wait_for(queue.get(), left)
+            except TimeoutError:
+                break
+        if taken(event):
+            events.append(event)
+    return events
+
+
+def _bookkeeping(app: faust.App) -> tuple[Callable[[faust.EventT], bool],
+                                          Callable[[faust.EventT], None]]:
+    """Faust's stream iterator's bookkeeping of each event it takes (`Stream._c_aiter`)."""
+    flow_control, sensors = app.flow_control, app.sensors
+    acking_topics, unacked = app.topics.acking_topics, app.consumer.unacked
+
+    def taken(event: faust.EventT) -> bool:
+        message = event.message
+        if not flow_control.is_active() or message.generation_id != app.consumer_generation_id:
+            ack(event)  # fetched before a rebalance: fetched again from the committed offset
+            return False
+        if message.topic in acking_topics and not message.tracked:
+            message.tracked = True
+            unacked.add(message)
+            sensors.on_message_in(message.tp, message.offset, message)
+        return True
+
+    def ack(event: faust.EventT) -> None:
+        if event.ack():
+            message = event.message
+            sensors.on_message_out(message.tp, message.offset, message)
+
+    return taken, ack

@@ -108,7 +108,7 @@ def _runs_by_partition(events: Sequence[faust.EventT]) -> dict[int, tuple[faust.
 @contextmanager
 def processing(event: faust.EventT) -> Iterator[None]:
     """Make `event` Faust's current event: its tables and RocksDB store take a key's
-    partition from it, and a batch from `take_events` has none of its own."""
+    partition from it, and a batch (`app.stream_batches`) has none of its own."""
     token = faust_streams._current_event.set(weakref.ref(event))
     try:
         yield

@@ -57,8 +57,7 @@ def transport_with_fetch_wait(fetch_max_wait_ms: int, inline_delivery: bool
 
 class CRMEventsApp(faust.App):
     fetch_max_wait_ms: int = 1500
-    # see app.message_delivery: faster for the service's agents, slower for an agent that
-    # does nothing per message (the Faust ceiling baseline keeps Faust's own delivery)
+    # see app.message_delivery; the Faust ceiling baseline turns it off to keep Faust's own
     inline_delivery: bool = True
 
     producer_buffer_max_messages: int = 100  # Faust's own limit (ProducerBuffer.max_messages)

@@ -35,12 +35,11 @@ from faust.types import TP
 from rocksdict import WriteBatch
 
 from app.batch_send import Record, send_batches
+from projections.projector import Write
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 10.0
-
-Write = tuple[str, dict[str, Any]]  # a key and its new value
 
 
 class TableWrites(Protocol):
@@ -107,7 +106,7 @@ class ChangelogWrites:
         self._tables[topic] = table
         self._pending.setdefault(topic, []).extend(
             (partition, key, value) for key, value in encoded)
-        kept = self._kept_of(table)
+        kept = self._kept.setdefault(topic, {})
         for (key, _), (_, value) in zip(writes, encoded, strict=True):
             self._keep(kept, key, value)
 

@@ -10,18 +10,11 @@ import uuid
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from table_fakes import Table
 
 from projections.table_writes import ChangelogWrites
 
 PARTITIONS = 2
-
-
-class Topic:
-    def __init__(self, name: str):
-        self.name = name
-
-    def get_topic_name(self) -> str:
-        return self.name
 
 
 class Store(dict):
@@ -33,12 +26,6 @@ class Store(dict):
 
     def set_persisted_offset(self, tp, offset: int) -> None:
         self.persisted[TopicPartition(tp.topic, tp.partition)] = offset
-
-
-class Table:
-    def __init__(self, topic: str):
-        self.changelog_topic = Topic(topic)
-        self.data = Store()
 
 
 async def changelog(bootstrap: str, topic: str) -> tuple[dict[int, list], dict[int, int]]:
@@ -77,7 +64,7 @@ def test_each_tables_writes_reach_its_own_changelog_in_order(broker_url):
             return producer
 
         try:
-            tables = [Table(name) for name in names]
+            tables = [Table(name, Store()) for name in names]
             writes = ChangelogWrites(started)
             for round_ in range(2):  # two batches: offsets carry on from the first
                 for n, table in enumerate(tables):

@@ -7,17 +7,10 @@ from __future__ import annotations
 import asyncio
 
 import faust
+from table_fakes import Table
 
 from projections.agents import forget_on_rebalance
 from projections.table_writes import ChangelogWrites
-
-
-class Topic:
-    def __init__(self, name: str):
-        self.name = name
-
-    def get_topic_name(self) -> str:
-        return self.name
 
 
 class CountingStore(dict):
@@ -30,10 +23,8 @@ class CountingStore(dict):
         return super().get(key, default)
 
 
-class Table:
-    def __init__(self, topic: str):
-        self.changelog_topic = Topic(topic)
-        self.data = CountingStore()
+def table_of(changelog_topic: str) -> Table:
+    return Table(changelog_topic, CountingStore())
 
 
 async def no_producer():
@@ -41,7 +32,7 @@ async def no_producer():
 
 
 def test_what_was_written_is_read_back_without_the_store():
-    table, writes = Table("clients-changelog"), ChangelogWrites(no_producer)
+    table, writes = table_of("clients-changelog"), ChangelogWrites(no_producer)
     writes.write(table, 0, [("a", {"version": 1})])
 
     assert writes.read(table, "a") == {"version": 1}
@@ -50,7 +41,7 @@ def test_what_was_written_is_read_back_without_the_store():
 
 
 def test_a_value_not_kept_is_read_from_the_store_once():
-    table, writes = Table("clients-changelog"), ChangelogWrites(no_producer)
+    table, writes = table_of("clients-changelog"), ChangelogWrites(no_producer)
     table.data["a"] = {"version": 3}
 
     assert writes.read(table, "a") == {"version": 3}
@@ -59,7 +50,7 @@ def test_a_value_not_kept_is_read_from_the_store_once():
 
 
 def test_a_missing_key_is_asked_of_the_store_every_time():
-    table, writes = Table("clients-changelog"), ChangelogWrites(no_producer)
+    table, writes = table_of("clients-changelog"), ChangelogWrites(no_producer)
 
     assert writes.read(table, "a") is None
     table.data["a"] = {"version": 1}  # e.g. recovered from the changelog
@@ -67,7 +58,7 @@ def test_a_missing_key_is_asked_of_the_store_every_time():
 
 
 def test_tables_keep_their_own_values():
-    clients, deals = Table("clients-changelog"), Table("deals-changelog")
+    clients, deals = table_of("clients-changelog"), table_of("deals-changelog")
     writes = ChangelogWrites(no_producer)
     writes.write(clients, 0, [("a", {"table": "clients"})])
     writes.write(deals, 0, [("a", {"table": "deals"})])
@@ -77,7 +68,7 @@ def test_tables_keep_their_own_values():
 
 
 def test_the_least_recently_kept_value_goes_first_past_the_bound():
-    table, writes = Table("clients-changelog"), ChangelogWrites(no_producer, kept_per_table=2)
+    table, writes = table_of("clients-changelog"), ChangelogWrites(no_producer, kept_per_table=2)
     writes.write(table, 0, [("a", {"v": 1})])
     writes.write(table, 0, [("b", {"v": 1})])
     writes.write(table, 0, [("a", {"v": 2})])  # "a" kept again: "b" is now the oldest
@@ -91,7 +82,7 @@ def test_the_least_recently_kept_value_goes_first_past_the_bound():
 
 def test_a_rebalance_forgets_every_value_kept():
     app = faust.App("table-reads-test", broker="memory://")
-    table, writes = Table("clients-changelog"), ChangelogWrites(no_producer)
+    table, writes = table_of("clients-changelog"), ChangelogWrites(no_producer)
     forget_on_rebalance(app, writes)
 
     for signal in (app.on_partitions_revoked, app.on_partitions_assigned):

@@ -56,6 +56,7 @@ def create_app(settings: Settings) -> faust.App:
         broker_commit_interval=settings.kafka_commit_interval_s,
         stream_buffer_maxsize=8192,
         producer_linger=0.002,
+        producer_max_batch_size=settings.kafka_producer_max_batch_bytes,
         recovery_consistency_check=settings.table_recovery_consistency_check,
         TableManager=CRMTableManager,
     )

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     kafka_fetch_max_wait_ms: int = Field(
         10, ge=1, le=30_000, description="Longest a fetch waits for data (latency per hop)"
     )
+    kafka_producer_max_batch_bytes: int = Field(
+        1_000_000, ge=16_384, description="Largest batch the producers send to one partition "
+        "(keep it under the topics' max.message.bytes, 1 MB by default)")
     kafka_commit_interval_s: float = Field(
         1.0, gt=0, description="How often processed offsets are committed (a restart or "
         "takeover reprocesses at most this much; commands are idempotent)")

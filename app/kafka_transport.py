@@ -16,6 +16,7 @@ import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from app.message_delivery import finished, first_step, is_delivery_race, resumed
+from app.raw_delivery import RawBytesConductor
 
 GETMANY_TIMEOUT_S = 0.05
 
@@ -51,13 +52,16 @@ def transport_with_fetch_wait(fetch_max_wait_ms: int, inline_delivery: bool
 
     class Transport(faust_aiokafka.Transport):
         Consumer = FetchWaitConsumer
+        if inline_delivery:
+            Conductor = RawBytesConductor
 
     return Transport
 
 
 class CRMEventsApp(faust.App):
     fetch_max_wait_ms: int = 1500
-    # see app.message_delivery; the Faust ceiling baseline turns it off to keep Faust's own
+    # app.message_delivery and app.raw_delivery; the Faust ceiling baseline turns them off to
+    # keep Faust's own
     inline_delivery: bool = True
 
     producer_buffer_max_messages: int = 100  # Faust's own limit (ProducerBuffer.max_messages)

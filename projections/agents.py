@@ -4,6 +4,7 @@ batch and partition: see `projections.projector.BatchPlan`)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import weakref
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
@@ -68,6 +69,7 @@ def register_projection_agent(app: faust.App, domain_events: faust.TopicT,
                                 for e, _ in run), processing(last):
                     for table in tables.values():
                         await project_run(table, partition, run, history, partials)
+                        await asyncio.sleep(0)  # let a command batch's answered query go on
             await writes.flush()
             for event in events:
                 consumed.processed(event.message.partition, event.message.offset)
@@ -133,7 +135,8 @@ class WrittenPartials:
         """A write that fails is logged; the records' next events repair what it missed."""
         try:
             writes, written = plan.writes()
-            self._writes.write(table.table, plan.partition, writes)
+            if writes:
+                self._writes.write(table.table, plan.partition, writes)
         except Exception:
             log.exception("%s: writes of partition %d not applied", table.name, plan.partition)
             return
@@ -147,6 +150,8 @@ async def project_run(table: ProjectionTable, partition: int, run: Run, history:
     and the record's next event repairs it (its version gap is replayed from the event store).
     Nothing read before an await is written after it: a plan is written before each repair's
     read of the event store, and the next one starts after it."""
+    if not any(table.projection.handles(event) for event, _ in run):
+        return  # nothing to read or write (e.g. deals, for a run of account changes)
     plan = partials.plan(table, partition)
     for event, delivery in run:
         try:

@@ -6,6 +6,7 @@ become dead letters; infrastructure faults propagate so the agent retries the wh
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -79,6 +80,7 @@ class CommandHandler:
         self.cache = cache
         self.max_retries = max_retries
         self.failpoint = failpoint
+        self._clearing: asyncio.Future | None = None  # the last publication's outbox clean-up
 
     async def handle(self, messages: Sequence[InboundMessage]) -> BatchResult:
         work, rejected = self._accept(messages)
@@ -101,20 +103,37 @@ class CommandHandler:
         """Send, then clear the outbox; what fails to send stays for the outbox relay.
 
         Events of the same aggregates left in the outbox earlier (a crash between commit and
-        publish, a broker outage) go first, so the topic keeps each aggregate's order.
+        publish, a broker outage) go first, so the topic keeps each aggregate's order. The
+        clean-up runs behind the next batch (one round trip off each batch's path); the next
+        publication waits for it before it looks for leftovers.
         """
         if not stored:
             return
         try:
+            await self.outbox_cleared()
             sending = [*await self.store.unpublished_before(stored), *stored]
             await self.publisher.publish(sending)
         except Exception:
             log.exception("publishing %d events failed; the outbox relay will resend", len(stored))
             return
-        await self.store.mark_published([s.position for s in sending])
+        self._clearing = asyncio.ensure_future(
+            self.store.mark_published([s.position for s in sending]))
+
+    async def outbox_cleared(self) -> None:
+        """Wait for the last publication's outbox clean-up. One that failed leaves its events
+        to the relay, which sends them again (the topic is at least once)."""
+        clearing, self._clearing = self._clearing, None
+        if clearing is None:
+            return
+        try:
+            await clearing
+        except Exception:
+            log.exception("clearing published events from the outbox failed; the relay will "
+                          "resend them")
 
     async def relay_outbox(self, older_than_s: float) -> int:
         """Publish committed events that a crash or a broker outage left in the outbox."""
+        await self.outbox_cleared()  # else what is being cleared would count as left
         relayed = 0
         while batch := await self.store.unpublished(older_than_s=older_than_s):
             await self.publisher.publish(batch)

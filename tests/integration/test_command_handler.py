@@ -76,7 +76,19 @@ async def test_changes_are_stored_published_in_order_and_cleared_from_the_outbox
     assert handler.publisher.versions() == [1, 2]
     assert [s.position for s in result.stored] == [s.position for s in stored]
     assert {s.event.metadata.correlation_id for s in stored} == {"corr-7"}
+    await handler.outbox_cleared()  # the clean-up runs behind the next batch
     assert await outbox_size(pool) == 0 and handler.dead_letters.letters == []
+
+
+async def test_the_outbox_clean_up_behind_a_batch_is_not_taken_for_leftovers(pool):
+    """The next batch's publication and the relay wait for it: nothing is sent twice."""
+    handler = make_handler(pool)
+    await handler.handle([account_message("create", 1)])
+    await handler.handle([account_message("update", 2)])  # same aggregate, right behind
+
+    assert await handler.relay_outbox(older_than_s=0) == 0
+    assert handler.publisher.versions() == [1, 2]
+    assert await outbox_size(pool) == 0
 
 
 async def test_a_redelivered_message_changes_nothing(pool):
@@ -146,6 +158,7 @@ async def test_events_left_in_the_outbox_are_published_before_the_aggregates_new
     await handler.handle([account_message("update", 3)])
 
     assert handler.publisher.versions() == [1, 2, 3]
+    await handler.outbox_cleared()
     assert await outbox_size(pool) == 0
 
 

@@ -118,18 +118,14 @@ class CommandHandler:
             return
         self._clearing = asyncio.ensure_future(
             self.store.mark_published([s.position for s in sending]))
+        self._clearing.add_done_callback(_log_if_failed)
 
     async def outbox_cleared(self) -> None:
-        """Wait for the last publication's outbox clean-up. One that failed leaves its events
+        """Wait for the last publication's outbox clean-up (the agent's next publication and
+        the relay timer may both wait; neither cancels it). One that failed leaves its events
         to the relay, which sends them again (the topic is at least once)."""
-        clearing, self._clearing = self._clearing, None
-        if clearing is None:
-            return
-        try:
-            await clearing
-        except Exception:
-            log.exception("clearing published events from the outbox failed; the relay will "
-                          "resend them")
+        if self._clearing is not None:
+            await asyncio.wait([self._clearing])
 
     async def relay_outbox(self, older_than_s: float) -> int:
         """Publish committed events that a crash or a broker outage left in the outbox."""
@@ -276,6 +272,12 @@ class CommandHandler:
             raise CRMUnavailable(f"reading {item.change.entity} {item.change.external_id} from "
                                  f"{item.command.provider} failed: {error}") from error
         return provider.adapter.map_record(item.change.entity, record)
+
+
+def _log_if_failed(clearing: asyncio.Future) -> None:
+    if not clearing.cancelled() and clearing.exception() is not None:
+        log.error("clearing published events from the outbox failed; the relay will resend "
+                  "them", exc_info=clearing.exception())
 
 
 def crash_if_failpoint(failpoint: str | None, name: str) -> None:

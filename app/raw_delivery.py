@@ -4,10 +4,10 @@ Faust's conductor handler (`faust.transport._cython.conductor.ConductorHandler`)
 any number of channels per partition, each decoding through its schema and codecs. For the
 service's topics, read by one agent each as raw bytes, that is five calls to get the same bytes
 back, an `Event` class looked up in the app's settings, and the producer buffer's size read
-through two more settings lookups, for every message: about a fifth of what consuming a message
-costs the worker. The handler here does the same for that case only (flow control, the
-producer buffer's limit, the message's reference count, the stream buffer's pressure signals);
-any other partition keeps Faust's.
+through two more settings lookups, for every message (a consume-only agent on the service's
+delivery: 8-30% more events/s without them, in alternating runs). The handler here does the
+same for that case only (flow control, the producer buffer's limit, the message's reference
+count, the stream buffer's pressure signals); any other partition keeps Faust's.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ def raw_bytes_handler(app: faust.App, tp: TP, channel: faust.Topic
     async def deliver(message: Message) -> None:
         if not flow_control.is_active():  # a rebalance suspended the streams
             await flow_control.acquire()
+        # what ProducerBuffer.size counts, without its settings lookup
         if len(producer_buffer.pending._queue) > producer_buffer.max_messages:
             await producer_buffer.wait_until_ebb()
         message.incref(1)

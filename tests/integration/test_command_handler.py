@@ -91,6 +91,29 @@ async def test_the_outbox_clean_up_behind_a_batch_is_not_taken_for_leftovers(poo
     assert await outbox_size(pool) == 0
 
 
+async def test_every_waiter_waits_for_the_clean_up_and_none_cancels_it(pool):
+    handler = make_handler(pool)
+    release = asyncio.Event()
+    mark_published = handler.store.mark_published
+
+    async def held(positions):
+        await release.wait()
+        await mark_published(positions)
+
+    handler.store.mark_published = held
+    await handler.handle([account_message("create", 1)])
+    relay, publication = (asyncio.create_task(handler.outbox_cleared()) for _ in range(2))
+    await asyncio.sleep(0.05)
+    assert not relay.done() and not publication.done()
+    relay.cancel()  # e.g. the relay timer stopping
+    await asyncio.sleep(0.05)
+    assert not publication.done()
+
+    release.set()
+    await asyncio.wait_for(publication, 5)
+    assert await outbox_size(pool) == 0
+
+
 async def test_a_redelivered_message_changes_nothing(pool):
     handler = make_handler(pool)
     await handler.handle([account_message("create", 1), account_message("update", 2)])

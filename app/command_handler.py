@@ -124,7 +124,7 @@ class CommandHandler:
         """Wait for the last publication's outbox clean-up (the agent's next publication and
         the relay timer may both wait; neither cancels it). One that failed leaves its events
         to the relay, which sends them again (the topic is at least once)."""
-        if self._clearing is not None:
+        if self._clearing is not None and not self._clearing.done():  # else no loop turn
             await asyncio.wait([self._clearing])
 
     async def relay_outbox(self, older_than_s: float) -> int:

@@ -4,8 +4,7 @@
 seconds from the first to the last of COUNT events, as JSON. Built like the service's app (same
 transport, same consumer settings), so the comparison isolates what the service does per event;
 `faust` (the framework's ceiling) keeps Faust's own delivery of each message to the stream,
-`inline` takes the service's (see `app.message_delivery` and
-`app.raw_delivery`).
+`inline` takes the service's (see `app.message_delivery` and `app.raw_delivery`).
 """
 
 from __future__ import annotations

@@ -69,7 +69,6 @@ def register_projection_agent(app: faust.App, domain_events: faust.TopicT,
                                 for e, _ in run), processing(last):
                     for table in tables.values():
                         await project_run(table, partition, run, history, partials)
-                        await asyncio.sleep(0)  # let a command batch's answered query go on
             await writes.flush()
             for event in events:
                 consumed.processed(event.message.partition, event.message.offset)
@@ -175,6 +174,7 @@ async def project_run(table: ProjectionTable, partition: int, run: Run, history:
             except Exception:
                 _log_not_applied(table, event)
     partials.write(table, plan)
+    await asyncio.sleep(0)  # a table's work done: let a command batch's answered query go on
 
 
 def _log_not_applied(table: ProjectionTable, event: Mapping[str, Any]) -> None:

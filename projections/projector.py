@@ -30,7 +30,7 @@ from typing import Any
 
 from projections.entry import Entry, advance, latest_state, replay
 from projections.projection import Event, Projection, Totals
-from projections.totals import combine, difference
+from projections.totals import add, combine, copied, difference
 
 PARTITION_PREFIX = "~partition/"
 LOOKUP_PREFIX = "~lookup/"
@@ -159,6 +159,7 @@ class BatchPlan:
         self.entries: dict[str, Entry] = {}
         self.lookups: dict[str, dict[str, Any]] = {}
         self._lookups_of: dict[str, frozenset[str]] = {}  # of each entry in `entries`
+        self._totals_copied = False
 
     def apply(self, event: Event, delivery: Delivery) -> None:
         """Raises `VersionGap` (nothing applied) when the record's entry misses versions."""
@@ -200,6 +201,14 @@ class BatchPlan:
                   *self.entries.items()]
         return writes, (progress, set(carried))
 
+    def _totals(self) -> Totals:
+        """The partial's totals, copied on the plan's first change (the partial it read may be
+        the table's own value) and added to in place after that."""
+        if not self._totals_copied:
+            self.progress["totals"] = copied(self.progress["totals"])
+            self._totals_copied = True
+        return self.progress["totals"]
+
     def _entry(self, aggregate_id: str) -> Entry | None:
         entry = self.entries.get(aggregate_id)
         return entry if entry is not None else self.read(aggregate_id)
@@ -212,7 +221,7 @@ class BatchPlan:
             change = difference(tally_of(self.projection, base),
                                 tally_of(self.projection, after))
             if change:
-                progress["totals"] = combine(progress["totals"], change)
+                add(self._totals(), change)
             progress["events"] += after["version"] - max(counted, (base or {}).get("version", 0))
         progress["through"] = max(progress["through"], delivery.offset)
         progress["position"] = max(progress["position"], after.get("position") or 0)

@@ -24,37 +24,65 @@ def measure(value: Any) -> Decimal:
     if isinstance(value, bool) or value is None:
         return Decimal(0)
     try:
-        return Decimal(str(value))
+        # a float through its shortest repr (0.1, not its binary expansion)
+        return Decimal(value if isinstance(value, (str, int)) else str(value))
     except ArithmeticError:
         return Decimal(0)
 
 
 def combine(totals: Mapping[str, Any], change: Mapping[str, Any], sign: int = 1) -> Totals:
     """`totals` plus (or minus, sign=-1) `change`, as a new value."""
-    result: Totals = {dimension: {name: dict(measures) for name, measures in buckets.items()}
-                      for dimension, buckets in totals.items()}
-    for dimension, buckets in change.items():
-        target = result.setdefault(dimension, {})
-        for name, measures in buckets.items():
-            current = target.setdefault(name, {})
-            for key, value in measures.items():
-                total = measure(current.get(key)) + sign * measure(value)
-                current[key] = str(total)
-            if all(measure(value) == 0 for value in current.values()):
-                del target[name]
-        if not target:
-            del result[dimension]
+    result = copied(totals)
+    add(result, change, sign)
     return result
 
 
+def add(totals: Totals, change: Mapping[str, Any], sign: int = 1) -> None:
+    """Add `change` to `totals` in place (sign=-1: subtract it)."""
+    for dimension, buckets in change.items():
+        target = totals.setdefault(dimension, {})
+        _add_buckets(target, buckets, sign)
+        if not target:
+            del totals[dimension]
+
+
 def difference(before: Mapping[str, Any], after: Mapping[str, Any]) -> Totals:
-    return combine(combine({}, after), before, sign=-1) if before != after else {}
+    """What turns `before` into `after`: only the dimensions that differ (a record's change
+    usually moves one bucket, or none)."""
+    if before == after:
+        return {}
+    change: Totals = {}
+    for dimension in after.keys() | before.keys():
+        was, now = before.get(dimension, {}), after.get(dimension, {})
+        if was != now:
+            buckets: dict[str, dict[str, Any]] = {}
+            _add_buckets(buckets, now, 1)
+            _add_buckets(buckets, was, -1)
+            if buckets:
+                change[dimension] = buckets
+    return change
+
+
+def copied(totals: Mapping[str, Any]) -> Totals:
+    return {dimension: {name: dict(measures) for name, measures in buckets.items()}
+            for dimension, buckets in totals.items()}
+
+
+def _add_buckets(target: dict[str, dict[str, Any]], buckets: Mapping[str, Any],
+                 sign: int) -> None:
+    """A bucket whose measures all return to zero disappears."""
+    for name, measures in buckets.items():
+        current = target.setdefault(name, {})
+        for key, value in measures.items():
+            current[key] = str(measure(current.get(key)) + sign * measure(value))
+        if all(measure(value) == 0 for value in current.values()):
+            del target[name]
 
 
 def sum_totals(parts: Iterable[Mapping[str, Any]]) -> Totals:
     result: Totals = {}
     for part in parts:
-        result = combine(result, part)
+        add(result, part)
     return result
 
 

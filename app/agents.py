@@ -43,13 +43,18 @@ def _register_command_agent(app: faust.App, runtime: Runtime, settings: Settings
                             provider: str, topic: faust.TopicT) -> None:
     @app.agent(topic, name=f"process-{provider}-events")
     async def process_events(stream: faust.StreamT) -> None:
-        async for events in batches(stream, settings.command_batch_size,
-                                    settings.command_batch_within_s):
-            messages = [_inbound(provider, event) for event in events]
-            with correlated(m.correlation_id for m in messages), tracing.consuming(
-                    f"process {provider} events", [m.headers for m in messages],
-                    {"crm.provider": provider, "messaging.batch.message_count": len(messages)}):
-                await handle_until_done(runtime, messages)
+        try:
+            async for events in batches(stream, settings.command_batch_size,
+                                        settings.command_batch_within_s):
+                messages = [_inbound(provider, event) for event in events]
+                with correlated(m.correlation_id for m in messages), tracing.consuming(
+                        f"process {provider} events", [m.headers for m in messages],
+                        {"crm.provider": provider,
+                         "messaging.batch.message_count": len(messages)}):
+                    await handle_until_done(runtime, messages)
+        finally:  # the last batch's publication, before the app stops its producer
+            if runtime.handler is not None:
+                await runtime.handler.publication_done()
 
 
 async def handle_until_done(runtime: Runtime, messages: Sequence[InboundMessage]) -> None:
@@ -57,7 +62,7 @@ async def handle_until_done(runtime: Runtime, messages: Sequence[InboundMessage]
     assert runtime.handler is not None
     for attempt in range(1, 4):
         try:
-            await runtime.handler.handle(messages)
+            await runtime.handler.handle(messages, wait_for_publication=False)
             return
         except Exception as error:
             metrics.COMMAND_BATCH_ERRORS.labels(type(error).__name__).inc()

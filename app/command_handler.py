@@ -80,15 +80,26 @@ class CommandHandler:
         self.cache = cache
         self.max_retries = max_retries
         self.failpoint = failpoint
-        self._clearing: asyncio.Future | None = None  # the last publication's outbox clean-up
+        self._publication: asyncio.Future | None = None  # the last batch's, if behind
 
-    async def handle(self, messages: Sequence[InboundMessage]) -> BatchResult:
+    async def handle(self, messages: Sequence[InboundMessage],
+                     wait_for_publication: bool = True) -> BatchResult:
+        """Record a batch (dead letters sent) and publish its events.
+
+        Without `wait_for_publication` (the agent), the publication runs behind the next batch:
+        the events are committed, so the outbox has them whatever happens to it, and one
+        publication at most is in flight (the next batch's waits for it, which keeps each
+        aggregate's order on the topic). The agent's batch no longer waits for the broker's
+        acknowledgements before the next one starts.
+        """
         work, rejected = self._accept(messages)
         result = await self._record_with_retries(work)
         refused = len(result.dead_letters)  # accepted commands the domain or the CRM refused
         result.dead_letters[:0] = rejected
         await self.dead_letters.send(result.dead_letters)
-        await self.publish(result.stored)
+        await self.publication_done()
+        if result.stored:
+            self._publication = asyncio.ensure_future(self.publish(result.stored))
         if messages:
             recorded = len(work) - result.duplicates - refused
             metrics.count_commands(messages[0].provider, recorded=recorded,
@@ -97,39 +108,41 @@ class CommandHandler:
             log.info("%d messages: %d commands recorded as %d events, %d duplicates, "
                      "%d dead-lettered", len(messages), recorded, len(result.stored),
                      result.duplicates, len(result.dead_letters))
+        if wait_for_publication:
+            await self.publication_done()
         return result
 
     async def publish(self, stored: Sequence[StoredEvent]) -> None:
-        """Send, then clear the outbox; what fails to send stays for the outbox relay.
+        """Send, then clear the outbox; what fails to send or to clear stays for the outbox
+        relay (the topic is at least once).
 
         Events of the same aggregates left in the outbox earlier (a crash between commit and
-        publish, a broker outage) go first, so the topic keeps each aggregate's order. The
-        clean-up runs behind the next batch (one round trip off each batch's path); the next
-        publication waits for it before it looks for leftovers.
+        publish, a broker outage) go first, so the topic keeps each aggregate's order.
         """
         if not stored:
             return
         try:
-            await self.outbox_cleared()
             sending = [*await self.store.unpublished_before(stored), *stored]
             await self.publisher.publish(sending)
         except Exception:
             log.exception("publishing %d events failed; the outbox relay will resend", len(stored))
             return
-        self._clearing = asyncio.ensure_future(
-            self.store.mark_published([s.position for s in sending]))
-        self._clearing.add_done_callback(_log_if_failed)
+        try:
+            await self.store.mark_published([s.position for s in sending])
+        except Exception:
+            log.exception("clearing %d published events from the outbox failed; the relay "
+                          "will resend them", len(sending))
 
-    async def outbox_cleared(self) -> None:
-        """Wait for the last publication's outbox clean-up (the agent's next publication and
-        the relay timer may both wait; neither cancels it). One that failed leaves its events
-        to the relay, which sends them again (the topic is at least once)."""
-        if self._clearing is not None and not self._clearing.done():  # else no loop turn
-            await asyncio.wait([self._clearing])
+    async def publication_done(self) -> None:
+        """Wait for the last publication behind a batch, its outbox clean-up included (the
+        agent's next batch, the relay timer and the runtime's stop may all wait; none cancels
+        it)."""
+        if self._publication is not None and not self._publication.done():  # else no loop turn
+            await asyncio.wait([self._publication])
 
     async def relay_outbox(self, older_than_s: float) -> int:
         """Publish committed events that a crash or a broker outage left in the outbox."""
-        await self.outbox_cleared()  # else what is being cleared would count as left
+        await self.publication_done()  # else what is being published would count as left
         relayed = 0
         while batch := await self.store.unpublished(older_than_s=older_than_s):
             await self.publisher.publish(batch)
@@ -272,12 +285,6 @@ class CommandHandler:
             raise CRMUnavailable(f"reading {item.change.entity} {item.change.external_id} from "
                                  f"{item.command.provider} failed: {error}") from error
         return provider.adapter.map_record(item.change.entity, record)
-
-
-def _log_if_failed(clearing: asyncio.Future) -> None:
-    if not clearing.cancelled() and clearing.exception() is not None:
-        log.error("clearing published events from the outbox failed; the relay will resend "
-                  "them", exc_info=clearing.exception())
 
 
 def crash_if_failpoint(failpoint: str | None, name: str) -> None:

@@ -76,22 +76,38 @@ async def test_changes_are_stored_published_in_order_and_cleared_from_the_outbox
     assert handler.publisher.versions() == [1, 2]
     assert [s.position for s in result.stored] == [s.position for s in stored]
     assert {s.event.metadata.correlation_id for s in stored} == {"corr-7"}
-    await handler.outbox_cleared()  # the clean-up runs behind the next batch
     assert await outbox_size(pool) == 0 and handler.dead_letters.letters == []
 
 
-async def test_the_outbox_clean_up_behind_a_batch_is_not_taken_for_leftovers(pool):
-    """The next batch's publication and the relay wait for it: nothing is sent twice."""
+async def test_the_agents_publication_runs_behind_its_next_batch_one_at_a_time(pool):
+    """The batch returns once its events are committed; the next batch's publication waits for
+    it (each aggregate's order on the topic), and its outbox rows are not taken for leftovers."""
     handler = make_handler(pool)
-    await handler.handle([account_message("create", 1)])
-    await handler.handle([account_message("update", 2)])  # same aggregate, right behind
+    broker_acknowledges = asyncio.Event()
+    send = handler.publisher.publish
 
+    async def slow_broker(events):
+        await broker_acknowledges.wait()
+        await send(events)
+
+    handler.publisher.publish = slow_broker
+    first = await handler.handle([account_message("create", 1)], wait_for_publication=False)
+    assert len(first.stored) == 1 and handler.publisher.versions() == []
+    assert await outbox_size(pool) == 1  # committed: the outbox has it whatever happens next
+    second = asyncio.create_task(
+        handler.handle([account_message("update", 2)], wait_for_publication=False))
+    await asyncio.sleep(0.1)
+    assert not second.done()  # recorded, waiting for the first publication before its own
+
+    broker_acknowledges.set()
+    await asyncio.wait_for(second, 5)
+    await handler.publication_done()
     assert await handler.relay_outbox(older_than_s=0) == 0
     assert handler.publisher.versions() == [1, 2]
     assert await outbox_size(pool) == 0
 
 
-async def test_every_waiter_waits_for_the_clean_up_and_none_cancels_it(pool):
+async def test_every_waiter_waits_for_the_publication_and_none_cancels_it(pool):
     handler = make_handler(pool)
     release = asyncio.Event()
     mark_published = handler.store.mark_published
@@ -101,16 +117,16 @@ async def test_every_waiter_waits_for_the_clean_up_and_none_cancels_it(pool):
         await mark_published(positions)
 
     handler.store.mark_published = held
-    await handler.handle([account_message("create", 1)])
-    relay, publication = (asyncio.create_task(handler.outbox_cleared()) for _ in range(2))
+    await handler.handle([account_message("create", 1)], wait_for_publication=False)
+    relay, stop = (asyncio.create_task(handler.publication_done()) for _ in range(2))
     await asyncio.sleep(0.05)
-    assert not relay.done() and not publication.done()
+    assert not relay.done() and not stop.done()
     relay.cancel()  # e.g. the relay timer stopping
     await asyncio.sleep(0.05)
-    assert not publication.done()
+    assert not stop.done()
 
     release.set()
-    await asyncio.wait_for(publication, 5)
+    await asyncio.wait_for(stop, 5)
     assert await outbox_size(pool) == 0
 
 
@@ -181,7 +197,6 @@ async def test_events_left_in_the_outbox_are_published_before_the_aggregates_new
     await handler.handle([account_message("update", 3)])
 
     assert handler.publisher.versions() == [1, 2, 3]
-    await handler.outbox_cleared()
     assert await outbox_size(pool) == 0
 
 

@@ -200,6 +200,24 @@ async def test_read_all_streams_every_event_in_global_order_from_any_position(st
         range(1, 11))
 
 
+async def test_a_batch_stores_each_event_as_given_numbered_in_the_batchs_order(store):
+    """The batch's data and metadata go as one JSON array each: every event must get its own,
+    and positions must follow the order of the batch (each aggregate's versions)."""
+    ids = [new_id() for _ in range(3)]
+    requests = [_request(aggregate_id, 40) for aggregate_id in ids]
+    given = [event for request in requests for event in request.events]
+
+    stored = await store.append_batch(requests)
+    read = [s async for s in store.read_all()]
+
+    assert [s.event.event_id for s in stored] == [e.event_id for e in given]
+    assert [s.position for s in stored] == sorted(s.position for s in stored)
+    assert [(s.event.event_id, s.position) for s in read] == [
+        (s.event.event_id, s.position) for s in stored]
+    assert [(s.event.data, s.event.metadata) for s in read] == [
+        (dict(e.data), e.metadata) for e in given]
+
+
 async def test_a_batch_append_and_a_batch_load_each_take_one_connection(pool):
     counting = CountingPool(pool)
     store = PostgresEventStore(counting)

@@ -39,7 +39,7 @@ class DomainEventPublisher:
         partitions = self._partitions
         await send_batches(producer, name, (
             (partition_for(stored.event.aggregate_id, partitions),
-             stored.event.aggregate_id.encode(), orjson.dumps(stored.to_message()))
+             stored.event.aggregate_id.encode(), stored.to_json())
             for stored in events))
 
 

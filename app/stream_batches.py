@@ -14,16 +14,17 @@ from __future__ import annotations
 
 import asyncio
 from asyncio import QueueEmpty
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 
 import faust
 
 
-async def batches(stream: faust.StreamT, max_: int, within: float
+async def batches(stream: faust.StreamT, max_: int, within: float, *, ack_on_next: bool = True
                   ) -> AsyncIterator[list[faust.EventT]]:
     """Like `stream.take_events(max_, within)`; a batch is acked when the next is asked for,
     never when the loop over them is left by an error or a cancellation: what was not done is
-    delivered again (Faust's `take_events` acks it all the same)."""
+    delivered again (Faust's `take_events` acks it all the same). Without `ack_on_next` the
+    caller acks each batch (`acknowledger`) once what it did is durable."""
     queue = aiter(stream.channel).queue
     taken, ack = _bookkeeping(stream.app)
     while True:
@@ -32,8 +33,20 @@ async def batches(stream: faust.StreamT, max_: int, within: float
         except StopAsyncIteration:  # Faust throws it into the buffer to stop the stream
             return
         yield events
+        if ack_on_next:
+            for event in events:
+                ack(event)
+
+
+def acknowledger(stream: faust.StreamT) -> Callable[[Iterable[faust.EventT]], None]:
+    """Acks a batch taken with `ack_on_next=False`."""
+    ack = _bookkeeping(stream.app)[1]
+
+    def acknowledge(events: Iterable[faust.EventT]) -> None:
         for event in events:
             ack(event)
+
+    return acknowledge
 
 
 async def _next_batch(queue: asyncio.Queue, taken: Callable[[faust.EventT], bool], max_: int,

@@ -18,7 +18,7 @@ from faust import streams as faust_streams
 from faust.types import TP
 
 from app.batch_send import started_producer
-from app.stream_batches import batches
+from app.stream_batches import acknowledger, batches
 from app.structured_logging import correlated
 from projections.entry import VersionGap
 from projections.projector import BatchPlan, Delivery, Written
@@ -63,15 +63,34 @@ def register_projection_agent(app: faust.App, domain_events: faust.TopicT,
 
     @app.agent(domain_events, name="project-domain-events")
     async def project_domain_events(stream: faust.StreamT) -> None:
-        async for events in batches(stream, batch_size, batch_within_s):
-            for partition, (last, run) in _runs_by_partition(events).items():
-                with correlated(((e.get("metadata") or {}).get("correlation_id") or "")
-                                for e, _ in run), processing(last):
-                    for table in tables.values():
-                        await project_run(table, partition, run, history, partials)
-            await writes.flush()
+        acknowledge = acknowledger(stream)
+        flushing: asyncio.Future | None = None  # the last batch's changelog, then its acks
+
+        async def flush_then_acknowledge(events: Sequence[faust.EventT]) -> None:
+            await writes.flush()  # retries until sent: the events wait for their changelog
+            acknowledge(events)
             for event in events:
                 consumed.processed(event.message.partition, event.message.offset)
+
+        try:
+            async for events in batches(stream, batch_size, batch_within_s, ack_on_next=False):
+                for partition, (last, run) in _runs_by_partition(events).items():
+                    with correlated(((e.get("metadata") or {}).get("correlation_id") or "")
+                                    for e, _ in run), processing(last):
+                        for table in tables.values():
+                            await project_run(table, partition, run, history, partials)
+                # The batch is in the tables (and the read API) already. A small batch's
+                # changelog goes behind the next batch (waiting for it was latency); a large
+                # one is waited for, while the next fills (smaller batches would cost more per
+                # event). One flush at a time, so the changelog keeps its order.
+                if flushing is not None:
+                    await flushing
+                flushing = asyncio.ensure_future(flush_then_acknowledge(events))
+                if len(events) * 2 >= batch_size:
+                    await flushing
+        finally:
+            if flushing is not None:
+                await flushing
 
 
 Run = list[tuple[Mapping[str, Any], Delivery]]

@@ -9,7 +9,7 @@ import asyncio
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
-from app.stream_batches import batches
+from app.stream_batches import acknowledger, batches
 
 TOPIC = "inbound"
 
@@ -122,6 +122,27 @@ def test_events_are_tracked_until_the_next_batch_is_asked_for():
     assert while_processing == [False, False]
     assert after == [True, True]
     assert seen == [("in", 1), ("in", 2), ("out", 1), ("out", 2), ("in", 3)]
+
+
+def test_a_batch_taken_for_the_caller_to_ack_stays_unacked_until_it_does():
+    """The projection agent acks a batch once its changelog is sent, behind the next batch."""
+    async def scenario():
+        queue = asyncio.Queue()
+        stream = stream_over(queue)
+        first, second = events(1, 2), events(3)
+        for event in first + second:
+            queue.put_nowait(event)
+        taking = batches(stream, 2, within=0.01, ack_on_next=False)
+        await anext(taking)
+        await anext(taking)  # the next batch asked for: the first is still not acked
+        unacked_then = [e.message.acked for e in first]
+        acknowledger(stream)(first)
+        return unacked_then, [e.message.acked for e in first + second], stream.app.sensors.seen
+
+    before, after, seen = asyncio.run(scenario())
+    assert before == [False, False]
+    assert after == [True, True, False]
+    assert seen == [("in", 1), ("in", 2), ("in", 3), ("out", 1), ("out", 2)]
 
 
 def test_a_batch_left_by_an_error_is_not_acked():

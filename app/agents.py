@@ -54,7 +54,7 @@ def _register_command_agent(app: faust.App, runtime: Runtime, settings: Settings
                     await handle_until_done(runtime, messages)
         finally:  # the last batch's publication, before the app stops its producer
             if runtime.handler is not None:
-                await runtime.handler.publication_done()
+                await runtime.handler.stop_publishing()
 
 
 async def handle_until_done(runtime: Runtime, messages: Sequence[InboundMessage]) -> None:

@@ -31,6 +31,8 @@ from domain.ports import CRMRecordReader, ProviderAdapter, RecordInEvent
 
 log = logging.getLogger(__name__)
 
+LAST_PUBLICATION_WAIT_S = 10.0
+
 
 class EnvelopeReader(Protocol):
     def __call__(self, envelope: Mapping, *, correlation_id: str, received_at: datetime,
@@ -139,6 +141,14 @@ class CommandHandler:
         it)."""
         if self._publication is not None and not self._publication.done():  # else no loop turn
             await asyncio.wait([self._publication])
+
+    async def stop_publishing(self, timeout: float = LAST_PUBLICATION_WAIT_S) -> None:
+        """At shutdown: wait for the last publication, at most `timeout` seconds (a broker
+        outage must not hold the stop), then give it up: its events stay in the outbox for the
+        relay."""
+        if self._publication is not None and not self._publication.done():
+            await asyncio.wait([self._publication], timeout=timeout)
+            self._publication.cancel()
 
     async def relay_outbox(self, older_than_s: float) -> int:
         """Publish committed events that a crash or a broker outage left in the outbox."""

@@ -56,7 +56,7 @@ class Runtime(Service):
 
     async def on_stop(self) -> None:
         if self.handler is not None:
-            await self.handler.publication_done()
+            await self.handler.stop_publishing()
             await close_crm_clients(self.handler.providers)
         if self.pool is not None:
             await self.pool.close()

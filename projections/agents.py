@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 HistoryReader = Callable[[str], Awaitable[list[Mapping[str, Any]]]]
 
+LAST_FLUSH_WAIT_S = 10.0
+
 
 class ConsumedOffsets:
     """The last domain-events offset this worker processed, per partition (for the lag)."""
@@ -90,7 +92,10 @@ def register_projection_agent(app: faust.App, domain_events: faust.TopicT,
                     await flushing
         finally:
             if flushing is not None:
-                await flushing
+                # the last batch's changelog, then its acks; a broker outage (the flush retries
+                # until sent) must not hold the shutdown: the batch, unacked, comes again
+                await asyncio.wait([flushing], timeout=LAST_FLUSH_WAIT_S)
+                flushing.cancel()
 
 
 Run = list[tuple[Mapping[str, Any], Delivery]]

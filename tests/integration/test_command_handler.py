@@ -107,6 +107,25 @@ async def test_the_agents_publication_runs_behind_its_next_batch_one_at_a_time(p
     assert await outbox_size(pool) == 0
 
 
+async def test_a_stop_gives_up_a_publication_the_broker_never_acknowledges(pool):
+    """A broker outage must not hold the shutdown; the outbox keeps the events for the relay."""
+    handler = make_handler(pool)
+    send = handler.publisher.publish
+
+    async def unreachable_broker(events):
+        await asyncio.Event().wait()
+
+    handler.publisher.publish = unreachable_broker
+    await handler.handle([account_message("create", 1)], wait_for_publication=False)
+
+    await asyncio.wait_for(handler.stop_publishing(timeout=0.1), 5)
+
+    assert await outbox_size(pool) == 1
+    handler.publisher.publish = send  # the broker is back at the next start
+    assert await handler.relay_outbox(older_than_s=0) == 1
+    assert handler.publisher.versions() == [1] and await outbox_size(pool) == 0
+
+
 async def test_every_waiter_waits_for_the_publication_and_none_cancels_it(pool):
     handler = make_handler(pool)
     release = asyncio.Event()

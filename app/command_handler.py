@@ -135,20 +135,20 @@ class CommandHandler:
             log.exception("clearing %d published events from the outbox failed; the relay "
                           "will resend them", len(sending))
 
-    async def publication_done(self) -> None:
+    async def publication_done(self, timeout: float | None = None) -> None:
         """Wait for the last publication behind a batch, its outbox clean-up included (the
         agent's next batch, the relay timer and the runtime's stop may all wait; none cancels
         it)."""
         if self._publication is not None and not self._publication.done():  # else no loop turn
-            await asyncio.wait([self._publication])
+            await asyncio.wait([self._publication], timeout=timeout)
 
     async def stop_publishing(self, timeout: float = LAST_PUBLICATION_WAIT_S) -> None:
         """At shutdown: wait for the last publication, at most `timeout` seconds (a broker
         outage must not hold the stop), then give it up: its events stay in the outbox for the
         relay."""
-        if self._publication is not None and not self._publication.done():
-            await asyncio.wait([self._publication], timeout=timeout)
-            self._publication.cancel()
+        await self.publication_done(timeout)
+        if self._publication is not None:
+            self._publication.cancel()  # nothing, if it is done
 
     async def relay_outbox(self, older_than_s: float) -> int:
         """Publish committed events that a crash or a broker outage left in the outbox."""

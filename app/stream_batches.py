@@ -26,7 +26,7 @@ async def batches(stream: faust.StreamT, max_: int, within: float, *, ack_on_nex
     delivered again (Faust's `take_events` acks it all the same). Without `ack_on_next` the
     caller acks each batch (`acknowledger`) once what it did is durable."""
     queue = aiter(stream.channel).queue
-    taken, ack = _bookkeeping(stream.app)
+    taken, acknowledge = _bookkeeping(stream.app)
     while True:
         try:
             events = await _next_batch(queue, taken, max_, within)
@@ -34,19 +34,12 @@ async def batches(stream: faust.StreamT, max_: int, within: float, *, ack_on_nex
             return
         yield events
         if ack_on_next:
-            for event in events:
-                ack(event)
+            acknowledge(events)
 
 
 def acknowledger(stream: faust.StreamT) -> Callable[[Iterable[faust.EventT]], None]:
     """Acks a batch taken with `ack_on_next=False`."""
-    ack = _bookkeeping(stream.app)[1]
-
-    def acknowledge(events: Iterable[faust.EventT]) -> None:
-        for event in events:
-            ack(event)
-
-    return acknowledge
+    return _bookkeeping(stream.app)[1]
 
 
 async def _next_batch(queue: asyncio.Queue, taken: Callable[[faust.EventT], bool], max_: int,
@@ -76,8 +69,9 @@ async def _next_batch(queue: asyncio.Queue, taken: Callable[[faust.EventT], bool
 
 
 def _bookkeeping(app: faust.App) -> tuple[Callable[[faust.EventT], bool],
-                                          Callable[[faust.EventT], None]]:
-    """Faust's stream iterator's bookkeeping of each event it takes (`Stream._c_aiter`)."""
+                                          Callable[[Iterable[faust.EventT]], None]]:
+    """Faust's stream iterator's bookkeeping of each event it takes (`Stream._c_aiter`), and
+    the acknowledgement of a batch."""
     flow_control, sensors = app.flow_control, app.sensors
     acking_topics, unacked = app.topics.acking_topics, app.consumer.unacked
 
@@ -97,4 +91,8 @@ def _bookkeeping(app: faust.App) -> tuple[Callable[[faust.EventT], bool],
             message = event.message
             sensors.on_message_out(message.tp, message.offset, message)
 
-    return taken, ack
+    def acknowledge(events: Iterable[faust.EventT]) -> None:
+        for event in events:
+            ack(event)
+
+    return taken, acknowledge

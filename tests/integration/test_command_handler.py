@@ -79,18 +79,21 @@ async def test_changes_are_stored_published_in_order_and_cleared_from_the_outbox
     assert await outbox_size(pool) == 0 and handler.dead_letters.letters == []
 
 
+def held_until(released: asyncio.Event, call):
+    """`call`, made to wait for `released` first (a slow broker, a slow database)."""
+    async def held(*args):
+        await released.wait()
+        return await call(*args)
+
+    return held
+
+
 async def test_the_agents_publication_runs_behind_its_next_batch_one_at_a_time(pool):
     """The batch returns once its events are committed; the next batch's publication waits for
     it (each aggregate's order on the topic), and its outbox rows are not taken for leftovers."""
     handler = make_handler(pool)
     broker_acknowledges = asyncio.Event()
-    send = handler.publisher.publish
-
-    async def slow_broker(events):
-        await broker_acknowledges.wait()
-        await send(events)
-
-    handler.publisher.publish = slow_broker
+    handler.publisher.publish = held_until(broker_acknowledges, handler.publisher.publish)
     first = await handler.handle([account_message("create", 1)], wait_for_publication=False)
     assert len(first.stored) == 1 and handler.publisher.versions() == []
     assert await outbox_size(pool) == 1  # committed: the outbox has it whatever happens next
@@ -111,11 +114,7 @@ async def test_a_stop_gives_up_a_publication_the_broker_never_acknowledges(pool)
     """A broker outage must not hold the shutdown; the outbox keeps the events for the relay."""
     handler = make_handler(pool)
     send = handler.publisher.publish
-
-    async def unreachable_broker(events):
-        await asyncio.Event().wait()
-
-    handler.publisher.publish = unreachable_broker
+    handler.publisher.publish = held_until(asyncio.Event(), send)  # never acknowledged
     await handler.handle([account_message("create", 1)], wait_for_publication=False)
 
     await asyncio.wait_for(handler.stop_publishing(timeout=0.1), 5)
@@ -129,13 +128,7 @@ async def test_a_stop_gives_up_a_publication_the_broker_never_acknowledges(pool)
 async def test_every_waiter_waits_for_the_publication_and_none_cancels_it(pool):
     handler = make_handler(pool)
     release = asyncio.Event()
-    mark_published = handler.store.mark_published
-
-    async def held(positions):
-        await release.wait()
-        await mark_published(positions)
-
-    handler.store.mark_published = held
+    handler.store.mark_published = held_until(release, handler.store.mark_published)
     await handler.handle([account_message("create", 1)], wait_for_publication=False)
     relay, stop = (asyncio.create_task(handler.publication_done()) for _ in range(2))
     await asyncio.sleep(0.05)

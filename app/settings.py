@@ -32,8 +32,11 @@ class Settings(BaseSettings):
     bridge_port: int = Field(6067, ge=1, le=65535, description="Port of `crm-events bridge`, "
                              "the webhook endpoints in a process of their own")
     bridge_linger_ms: float = Field(
-        5, ge=0, le=1000, description="How long the bridge process's producer gathers posts into "
-        "one batch per partition before sending (each post's 202 waits for its batch's ack)")
+        20, ge=0, le=1000, description="How long the bridge process's producer gathers posts "
+        "into one batch per partition before sending (each post's 202 waits for its batch's ack)")
+    bridge_batch_records: int = Field(
+        4, ge=1, description="The bridge process sends a partition's batch as soon as it holds "
+        "this many events, before BRIDGE_LINGER_MS ends")
     bridge_process: bool = Field(True, description="`crm-events run` also starts a bridge "
                                  "process on BRIDGE_PORT")
     bridge_api_keys: Annotated[list[SecretStr], NoDecode] = Field(

@@ -26,7 +26,6 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import aiohttp
 import asyncpg
 import uvloop
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -43,6 +42,7 @@ from bench.harness import (
     started_and_settled,
     wait_for,
 )
+from bench.lean_http import LeanConnection
 from bench.postgres_server import benchmark_server, new_database
 
 RECORDS, CHANGES_PER_RECORD = 1_000, 10
@@ -53,6 +53,7 @@ PARTITIONS = 4
 LATENCY_RATE, LATENCY_SECONDS, LATENCY_SAMPLE_EVERY = 1_000, 20, 40
 LATENCY_WARMUP_S = 2
 LATENCY_ROUNDS = 3
+LOAD_CONNECTIONS = 64  # each posts every 64th body: 64 ms apart at 1,000/s
 THROUGHPUT_ROUNDS = 3
 
 
@@ -244,26 +245,44 @@ SHARED_SETTINGS = ("APP_ID", "INBOUND_TOPIC_PREFIX", "DOMAIN_EVENTS_TOPIC", "DEA
 
 async def _steady_load(bridge_url: str, read_url: str, api_key: str
                        ) -> tuple[list[float], float]:
-    """Latencies of the followed posts, and the post rate achieved."""
+    """Latencies of the followed posts, and the post rate achieved: LOAD_CONNECTIONS keep-alive
+    connections, each posting every LOAD_CONNECTIONS-th body when its time comes."""
     bodies = _latency_bodies()
     warm_up = LATENCY_RATE * LATENCY_WARMUP_S
     headers = {"X-API-Key": api_key, "Content-Type": "application/json"}
     watcher = VisibilityWatcher()
-    pending: list[asyncio.Task] = []
-    connector = aiohttp.TCPConnector(limit=200)
-    async with aiohttp.ClientSession(bridge_url, connector=connector, headers=headers) as http, \
-            aiohttp.ClientSession(read_url) as reads:
-        watching = asyncio.create_task(watcher.run(reads))
-        started = time.monotonic()
-        for n, (record_id, body) in enumerate(bodies):
-            await asyncio.sleep(max(0.0, started + n / LATENCY_RATE - time.monotonic()))
-            followed = n >= warm_up and n % LATENCY_SAMPLE_EVERY == 0
-            pending.append(asyncio.create_task(_post(http, body, record_id, followed, watcher)))
-        posting_s = time.monotonic() - started
-        await asyncio.gather(*pending)
-        watcher.posting_done = True
-        await watching
-    return watcher.latencies, len(bodies) / posting_s
+    connections = [await LeanConnection.open(bridge_url) for _ in range(LOAD_CONNECTIONS)]
+    reads = await LeanConnection.open(read_url)
+    last_sent = 0.0
+
+    async def post_every_nth(nth: int, connection: LeanConnection) -> None:
+        nonlocal last_sent
+        posts = [(n, record_id, connection.request_bytes("POST", "/events/salesforce/", body,
+                                                         headers))
+                 for n, (record_id, body) in enumerate(bodies) if n % LOAD_CONNECTIONS == nth]
+        await started.wait()
+        for n, record_id, request in posts:
+            await asyncio.sleep(max(0.0, start + n / LATENCY_RATE - time.monotonic()))
+            last_sent = max(last_sent, time.monotonic())
+            status, answer = await connection.send(request)
+            if status != 202:
+                raise RuntimeError(f"bridge answered {status}: {answer[:500]!r}")
+            if n >= warm_up and n % LATENCY_SAMPLE_EVERY == 0:
+                watcher.accepted(record_id)
+
+    started = asyncio.Event()
+    posting = [asyncio.create_task(post_every_nth(nth, connection))
+               for nth, connection in enumerate(connections)]
+    await asyncio.sleep(0.5)  # every request built before the clock starts
+    start = time.monotonic()
+    started.set()
+    watching = asyncio.create_task(watcher.run(reads))
+    await asyncio.gather(*posting)
+    watcher.posting_done = True
+    await watching
+    for connection in [*connections, reads]:
+        await connection.close()
+    return watcher.latencies, len(bodies) / (last_sent - start)
 
 
 class VisibilityWatcher:
@@ -284,15 +303,15 @@ class VisibilityWatcher:
     def accepted(self, record_id: str) -> None:
         self.outstanding[record_id] = time.monotonic()
 
-    async def run(self, http: aiohttp.ClientSession) -> None:
+    async def run(self, reads: LeanConnection) -> None:
         while not (self.posting_done and not self.outstanding):
             round_started = time.monotonic()
             for record_id, accepted in list(self.outstanding.items()):
-                params = {"provider": "salesforce", "external_id": record_id}
-                async with http.get("/clients", params=params) as response:
-                    if response.status == 200:
-                        self.latencies.append(time.monotonic() - accepted)
-                        del self.outstanding[record_id]
+                status, _ = await reads.send(reads.request_bytes(
+                    "GET", f"/clients?provider=salesforce&external_id={record_id}"))
+                if status == 200:
+                    self.latencies.append(time.monotonic() - accepted)
+                    del self.outstanding[record_id]
                 await asyncio.sleep(self.REQUEST_SPACING_S)
             await asyncio.sleep(max(0.0, round_started + self.ROUND_S - time.monotonic()))
 
@@ -308,15 +327,6 @@ def _latency_bodies() -> list[tuple[str, bytes]]:
         envelope["detail"]["payload"]["ChangeEventHeader"]["recordIds"] = [record_id]
         bodies.append((record_id, json.dumps(envelope).encode()))
     return bodies
-
-
-async def _post(http, body: bytes, record_id: str, followed: bool,
-                watcher: VisibilityWatcher) -> None:
-    async with http.post("/events/salesforce/", data=body) as response:
-        if response.status != 202:
-            raise RuntimeError(f"bridge answered {response.status}: {await response.text()}")
-    if followed:
-        watcher.accepted(record_id)
 
 
 # -- bridge -------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ class Settings(BaseSettings):
         20, ge=0, le=1000, description="How long the bridge process's producer gathers posts "
         "into one batch per partition before sending (each post's 202 waits for its batch's ack)")
     bridge_batch_records: int = Field(
-        4, ge=1, description="The bridge process sends a partition's batch as soon as it holds "
+        8, ge=1, description="The bridge process sends a partition's batch as soon as it holds "
         "this many events, before BRIDGE_LINGER_MS ends")
     bridge_process: bool = Field(True, description="`crm-events run` also starts a bridge "
                                  "process on BRIDGE_PORT")

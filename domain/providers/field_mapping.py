@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 ADDRESS_PARTS = (
@@ -18,6 +19,7 @@ ADDRESS_PARTS = (
 PERSON_NAME_PARTS = ("Salutation", "FirstName", "MiddleName", "LastName", "Suffix")
 
 
+@lru_cache(maxsize=4096)  # a handful of field names, converted for every change that has them
 def snake_case(name: str) -> str:
     name = name.removesuffix("__c")
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()

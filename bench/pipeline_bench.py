@@ -253,15 +253,16 @@ async def _steady_load(bridge_url: str, read_url: str, api_key: str
     watcher = VisibilityWatcher()
     connections = [await LeanConnection.open(bridge_url) for _ in range(LOAD_CONNECTIONS)]
     reads = await LeanConnection.open(read_url)
+    posts = [[] for _ in connections]  # each connection's, built before the clock starts
+    for n, (record_id, body) in enumerate(bodies):
+        connection = connections[n % LOAD_CONNECTIONS]
+        request = connection.request_bytes("POST", "/events/salesforce/", body, headers)
+        posts[n % LOAD_CONNECTIONS].append((n, record_id, request))
     last_sent = 0.0
 
-    async def post_every_nth(nth: int, connection: LeanConnection) -> None:
+    async def post_in_time(connection: LeanConnection, its_posts: list) -> None:
         nonlocal last_sent
-        posts = [(n, record_id, connection.request_bytes("POST", "/events/salesforce/", body,
-                                                         headers))
-                 for n, (record_id, body) in enumerate(bodies) if n % LOAD_CONNECTIONS == nth]
-        await started.wait()
-        for n, record_id, request in posts:
+        for n, record_id, request in its_posts:
             await asyncio.sleep(max(0.0, start + n / LATENCY_RATE - time.monotonic()))
             last_sent = max(last_sent, time.monotonic())
             status, answer = await connection.send(request)
@@ -270,14 +271,10 @@ async def _steady_load(bridge_url: str, read_url: str, api_key: str
             if n >= warm_up and n % LATENCY_SAMPLE_EVERY == 0:
                 watcher.accepted(record_id)
 
-    started = asyncio.Event()
-    posting = [asyncio.create_task(post_every_nth(nth, connection))
-               for nth, connection in enumerate(connections)]
-    await asyncio.sleep(0.5)  # every request built before the clock starts
     start = time.monotonic()
-    started.set()
     watching = asyncio.create_task(watcher.run(reads))
-    await asyncio.gather(*posting)
+    await asyncio.gather(*(post_in_time(connection, its_posts)
+                           for connection, its_posts in zip(connections, posts, strict=True)))
     watcher.posting_done = True
     await watching
     for connection in [*connections, reads]:

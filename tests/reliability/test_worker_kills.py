@@ -40,8 +40,13 @@ def test_five_sigkills_while_streaming_lose_and_duplicate_nothing(broker_url, fr
             service.start()
         # the kills really landed while the stream was being processed
         assert sum(0 < n < len(stream) for n in processed_at_kills) >= 3, processed_at_kills
-        wait_for(lambda: asyncio.run(stored_counts(fresh_database))[1] == len(stream),
-                 timeout=120, interval=0.5)
+        try:
+            wait_for(lambda: asyncio.run(stored_counts(fresh_database))[1] == len(stream),
+                     timeout=120, interval=0.5)
+        except AssertionError as stuck:  # what the worker was doing, for a failure seen once
+            raise AssertionError(
+                f"{stuck}: stored {asyncio.run(stored_counts(fresh_database))} of {len(stream)}, "
+                f"kills at {processed_at_kills}; worker log:\n{service.log()[-8000:]}") from stuck
         events = asyncio.run(stored_events(fresh_database))
 
         assert len(events) == len(stream)  # one Created or Updated per source event

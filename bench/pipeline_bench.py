@@ -255,9 +255,9 @@ async def _steady_load(bridge_url: str, read_url: str, api_key: str
     reads = await LeanConnection.open(read_url)
     posts = [[] for _ in connections]  # each connection's, built before the clock starts
     for n, (record_id, body) in enumerate(bodies):
-        connection = connections[n % LOAD_CONNECTIONS]
-        request = connection.request_bytes("POST", "/events/salesforce/", body, headers)
-        posts[n % LOAD_CONNECTIONS].append((n, record_id, request))
+        nth = n % LOAD_CONNECTIONS
+        request = connections[nth].request_bytes("POST", "/events/salesforce/", body, headers)
+        posts[nth].append((n, record_id, request))
     last_sent = 0.0
 
     async def post_in_time(connection: LeanConnection, its_posts: list) -> None:

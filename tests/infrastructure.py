@@ -10,6 +10,8 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
 from app.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
 
 
@@ -72,3 +74,13 @@ def database_dsn(server_dsn: str, name: str) -> str:
 
 def unique_name(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+async def create_topics(bootstrap: str, names: list[str], partitions: int) -> None:
+    """Topics made up front, so that a test knows their partitions before it produces."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, partitions, 1) for name in names])
+    finally:
+        await admin.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from infrastructure import create_topics
 
 from app.batch_send import started_producer
 from app.faust_app import create_app
@@ -19,10 +19,7 @@ def test_a_batch_goes_once_it_holds_enough_records_and_not_before(broker_url, tm
     topic = f"counted-{uuid.uuid4().hex[:8]}"
 
     async def scenario() -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=broker_url.removeprefix("kafka://"))
-        await admin.start()
-        await admin.create_topics([NewTopic(topic, 1, 1)])
-        await admin.close()
+        await create_topics(broker_url.removeprefix("kafka://"), [topic], 1)
         app = create_app(Settings(kafka_broker_url=broker_url, data_dir=tmp_path))
         app.conf.producer_linger = LINGER_S
         app.producer_batch_records = 4

@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from infrastructure import create_topics
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = 4_000
@@ -23,10 +23,7 @@ PAYLOAD = b"x" * 2_000  # several fetches per partition (a fetch brings at most 
 
 
 async def preload(bootstrap: str, topic: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    await admin.create_topics([NewTopic(topic, PARTITIONS, 1)])
-    await admin.close()
+    await create_topics(bootstrap, [topic], PARTITIONS)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
     await producer.start()
     try:

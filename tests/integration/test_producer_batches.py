@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from infrastructure import create_topics
 
 from app.batch_send import send_batches, started_producer
 from app.faust_app import create_app
@@ -22,10 +22,7 @@ def test_a_partitions_records_go_in_one_batch(broker_url, tmp_path):
     batches_sent = []
 
     async def scenario() -> dict[int, int]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-        await admin.start()
-        await admin.create_topics([NewTopic(topic, 1, 1)])
-        await admin.close()
+        await create_topics(bootstrap, [topic], 1)
         app = create_app(Settings(kafka_broker_url=broker_url, data_dir=tmp_path))
         producer = await started_producer(app)
         send_batch = producer.send_batch

@@ -9,7 +9,7 @@ import uuid
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from infrastructure import create_topics
 from table_fakes import Table
 
 from projections.table_writes import ChangelogWrites
@@ -53,10 +53,7 @@ def test_each_tables_writes_reach_its_own_changelog_in_order(broker_url):
     names = [f"writes-{uuid.uuid4().hex[:8]}-{n}-changelog" for n in ("a", "b")]
 
     async def scenario():
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-        await admin.start()
-        await admin.create_topics([NewTopic(n, PARTITIONS, 1) for n in names])
-        await admin.close()
+        await create_topics(bootstrap, names, PARTITIONS)
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
         await producer.start()
 

@@ -4,7 +4,8 @@ Faust hands aiokafka its live set of active partitions, and aiokafka reads an em
 "every partition". Table recovery pauses the changelogs while the streams are still paused,
 which empties that set during a fetch's wait: the records of the paused stream partitions came
 back, Faust did not deliver them, and the consumer's position had moved past them. Found as
-thousands of events never stored after a worker was killed and restarted five times."""
+723-2,275 of 10,000 changes never stored after a worker was killed and restarted five times
+(tests/reliability/test_worker_kills.py)."""
 
 from __future__ import annotations
 

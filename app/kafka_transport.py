@@ -18,6 +18,7 @@ from typing import Any
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
+from app import metrics
 from app.counted_linger import send_when_counted
 from app.message_delivery import finished, first_step, is_delivery_race, resumed
 from app.raw_delivery import RawBytesConductor
@@ -63,6 +64,7 @@ def transport_with_fetch_wait(fetch_max_wait_ms: int, inline_delivery: bool,
             # gap there means records were fetched and never delivered.
             log.warning("%s[%s]: offsets %d-%d skipped between deliveries, counted as done",
                         tp.topic, tp.partition, offset_from, offset_to - 1)
+            metrics.OFFSETS_SKIPPED.labels(tp.topic).inc(offset_to - offset_from)
             await super()._add_gap(tp, offset_from, offset_to)
 
         async def wait_first(self, *coros: Any, timeout: Any = None) -> Any:

@@ -45,6 +45,12 @@ APPEND_LATENCY = Histogram(
     "Time to append one batch of events to the event store (one transaction, retries included)",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+OFFSETS_SKIPPED = Counter(
+    "crm_consumer_offsets_skipped",
+    "Offsets skipped between two deliveries of a partition, which Faust counts as done: on the "
+    "service's topics (no compaction, no transactions) records fetched and never processed",
+    ["topic"],
+)
 CONCURRENCY_CONFLICTS = Counter(
     "crm_concurrency_conflicts",
     "Appends refused because an aggregate was not at the expected version (then reloaded)",

@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from faust.types import TP
 from infrastructure import create_topics
 
+from app import metrics
 from app.kafka_transport import CRMEventsApp
 
 
@@ -63,10 +64,12 @@ async def test_a_fetch_whose_active_set_empties_returns_no_paused_partition(brok
         await thread.stop()
 
 
-async def test_offsets_skipped_between_deliveries_are_logged(caplog):
-    app = CRMEventsApp(f"gap-{uuid.uuid4().hex[:8]}", broker="kafka://localhost:9",
-                       store="memory://", web_enabled=False, autodiscover=False)
+async def test_offsets_skipped_between_deliveries_are_logged_and_counted(caplog):
+    topic = f"gap-{uuid.uuid4().hex[:8]}"
+    app = CRMEventsApp(topic, broker="kafka://localhost:9", store="memory://",
+                       web_enabled=False, autodiscover=False)
     with caplog.at_level(logging.WARNING, logger="app.kafka_transport"):
-        await app.consumer._add_gap(TP("crm.inbound.salesforce", 2), 100, 140)
+        await app.consumer._add_gap(TP(topic, 2), 100, 140)
 
-    assert "crm.inbound.salesforce[2]: offsets 100-139 skipped" in caplog.text
+    assert f"{topic}[2]: offsets 100-139 skipped" in caplog.text
+    assert metrics.OFFSETS_SKIPPED.labels(topic)._value.get() == 40

@@ -43,7 +43,7 @@ def test_five_sigkills_while_streaming_lose_and_duplicate_nothing(broker_url, fr
         try:
             wait_for(lambda: asyncio.run(stored_counts(fresh_database))[1] == len(stream),
                      timeout=120, interval=0.5)
-        except AssertionError as stuck:  # what the worker was doing, for a failure seen once
+        except AssertionError as stuck:  # what the worker was doing when it stopped short
             raise AssertionError(
                 f"{stuck}: stored {asyncio.run(stored_counts(fresh_database))} of {len(stream)}, "
                 f"kills at {processed_at_kills}; worker log:\n{service.log()[-8000:]}") from stuck

@@ -5,22 +5,15 @@ BIN := $(VENV)/bin
 BRIDGE_API_KEYS ?= dev-local-key
 export BRIDGE_API_KEYS
 
-# the modules setup.py compiles (Cython, in place): rebuilt when a source changes
-COMPILED_SOURCES := $(shell find domain projections app -name '*.py' -not -name '__init__.py')
-
 .PHONY: install run test lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	CRM_EVENTS_COMPILE=0 $(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-$(VENV)/.compiled: $(VENV)/.installed setup.py $(COMPILED_SOURCES)
-	CFLAGS=-w $(BIN)/python setup.py --quiet build_ext --inplace --parallel 2
-	touch $@
-
-install: $(VENV)/.compiled
+install: $(VENV)/.installed
 
 run: install
 	@echo "crm-events dev API key (X-API-Key): $(BRIDGE_API_KEYS)"
@@ -30,11 +23,10 @@ test: install
 	$(BIN)/pytest
 
 lint: install
-	$(BIN)/ruff check app domain projections tests bench setup.py
+	$(BIN)/ruff check app domain projections tests bench
 
 bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf .run build *.egg-info $(VENV)/.compiled
-	find app domain projections \( -name '*.so' -o -name '*.c' \) -delete
+	rm -rf .run build *.egg-info

@@ -12,7 +12,6 @@ from mode import Service
 
 from app.aggregate_cache import AggregateCache
 from app.command_handler import CommandHandler, Provider
-from app.compiled import compiled_modules, stale_modules
 from app.db import create_pool
 from app.event_store import PostgresEventStore
 from app.faust_app import Topics
@@ -43,7 +42,6 @@ class Runtime(Service):
         async with self.pool.acquire() as connection:
             version = await migrate(connection)
         log.info("PostgreSQL ready, schema version %d", version)
-        _log_compiled_modules()
         self.store = PostgresEventStore(self.pool, snapshot_every=s.snapshot_every)
         self.handler = CommandHandler(
             providers=self._providers(),
@@ -77,11 +75,3 @@ class Runtime(Service):
         if relayed:
             log.info("outbox relay published %d committed events", relayed)
         return relayed
-
-
-def _log_compiled_modules() -> None:
-    stale = stale_modules()
-    if stale:
-        log.error("compiled modules older than their sources (old code runs): %s; rebuild: "
-                  "make install", ", ".join(str(path) for path in stale))
-    log.info("%d modules compiled (setup.py)", len(compiled_modules()))

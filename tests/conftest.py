@@ -8,7 +8,6 @@ import asyncpg
 import pytest
 from infrastructure import database_dsn, kafka_broker, postgres_server, unique_name
 
-from app.compiled import stale_modules
 from app.db import create_pool
 from app.migrate import migrate
 
@@ -106,11 +105,3 @@ def salesforce_service(broker_url, module_database, salesforce_settings):
     process = ServiceProcess(broker_url, module_database, **salesforce_settings).start()
     yield process
     process.stop()
-
-
-def pytest_sessionstart(session):
-    """A compiled module older than its source would test old code (see app.compiled)."""
-    stale = stale_modules()
-    if stale:
-        pytest.exit(f"compiled modules older than their sources: {[str(p) for p in stale]}; "
-                    "rebuild them with `make install`", returncode=4)

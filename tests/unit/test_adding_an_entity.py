@@ -125,9 +125,7 @@ RECORD_A_LEAD = textwrap.dedent("""
 
 
 def test_a_lead_module_and_a_lead_mapping_are_all_the_domain_needs(tmp_path):
-    # the sources only: a compiled module (setup.py) would be imported instead of the new one
-    shutil.copytree(DOMAIN, tmp_path / "domain",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.c"))
+    shutil.copytree(DOMAIN, tmp_path / "domain", ignore=shutil.ignore_patterns("__pycache__"))
     (tmp_path / "domain" / "aggregates" / "lead.py").write_text(LEAD_MODULE)
     entities = tmp_path / "domain" / "providers" / "salesforce_entities.py"
     source = entities.read_text()

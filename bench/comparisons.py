@@ -20,6 +20,9 @@ RATIOS = [
      "e2e.events_per_s", "e2e.faust_consume_only_events_per_s", 0.5),
     ("ratio.e2e_vs_inline_ceiling", "e2e throughput / consume-only agent with the service's "
      "delivery", "e2e.events_per_s", "e2e.inline_consume_only_events_per_s", None),
+    ("ratio.e2e_cpu_vs_faust_ceiling", "e2e CPU time per event / the Faust consume-only "
+     "agent's", "e2e.worker_cpu_us_per_event", "e2e.faust_consume_only_cpu_us_per_event",
+     None),
     ("ratio.e2e_vs_eventsourcing_commands", "e2e throughput / eventsourcing load+update+save "
      "commands", "e2e.events_per_s", "eventsourcing.commands_one_at_a_time", 8.0),
     ("ratio.rebuild_vs_feed", "rebuild throughput / reading the same events from PostgreSQL "

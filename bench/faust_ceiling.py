@@ -1,7 +1,8 @@
 """The framework's ceiling: a Faust agent that only consumes (run as its own process).
 
 `python -m bench.faust_ceiling BROKER_URL TOPIC COUNT PARTITIONS [faust|inline]` prints the
-seconds from the first to the last of COUNT events, as JSON. Built like the service's app (same
+seconds from the first to the last of COUNT events, and the process's CPU seconds meanwhile
+(every thread), as JSON. Built like the service's app (same
 transport, same consumer settings), so the comparison isolates what the service does per event;
 `faust` (the framework's ceiling) keeps Faust's own delivery of each message to the stream,
 `inline` takes the service's (see `app.message_delivery` and `app.raw_delivery`).
@@ -35,17 +36,18 @@ def main(broker_url: str, topic_name: str, count: int, partitions: int,
     app.fetch_max_wait_ms = Settings.model_fields["kafka_fetch_max_wait_ms"].default
     app.inline_delivery = delivery == "inline"
     topic = app.topic(topic_name, key_type=bytes, value_type=bytes, partitions=partitions)
-    state = {"seen": 0, "first": 0.0}
+    state = {"seen": 0, "first": 0.0, "first_cpu": 0.0}
 
     @app.agent(topic)
     async def only_consume(stream):
         async for _ in stream:
             state["seen"] += 1
             if state["seen"] == 1:
-                state["first"] = time.monotonic()
+                state["first"], state["first_cpu"] = time.monotonic(), time.process_time()
             if state["seen"] == count:
                 # straight to fd 1: the Faust worker redirects sys.stdout into its logger
-                report = json.dumps({"seconds": time.monotonic() - state["first"]})
+                report = json.dumps({"seconds": time.monotonic() - state["first"],
+                                     "cpu_seconds": time.process_time() - state["first_cpu"]})
                 os.write(1, report.encode() + b"\n")
                 shutil.rmtree(datadir, ignore_errors=True)
                 os._exit(0)

@@ -30,6 +30,7 @@ import asyncpg
 import uvloop
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from bench import process_clock
 from bench.figures import Figure, median
 from bench.harness import (
     ServiceProcess,
@@ -79,13 +80,15 @@ def throughput(broker_url: str, server_dsn: str) -> list[Figure]:
 def _throughput_round(server_dsn: str, stream, note: str, round_: int) -> list[Figure]:
     with (benchmark_broker() as own_broker,
           new_database(server_dsn, f"bench_e2e_{round_}") as database):
-        seconds, inbound = _process_preloaded(own_broker, database, stream)
+        seconds, inbound, used = _process_preloaded(own_broker, database, stream)
         raw = _raw_consume(bootstrap_of(own_broker), inbound, len(stream))
     ours = len(stream) / seconds
     with benchmark_broker() as own_broker:
-        ceiling = _faust_ceiling(own_broker, bootstrap_of(own_broker), stream, "faust")
+        ceiling, ceiling_cpu_s = _faust_ceiling(own_broker, bootstrap_of(own_broker), stream,
+                                                "faust")
     with benchmark_broker() as own_broker:
-        inline = _faust_ceiling(own_broker, bootstrap_of(own_broker), stream, "inline")
+        inline, _ = _faust_ceiling(own_broker, bootstrap_of(own_broker), stream, "inline")
+    nan = float("nan")  # no /proc to read
     return [
         Figure("e2e.events_per_s", "e2e: preloaded Salesforce events committed, published and "
                "projected, one worker", ours, "events/s", note),
@@ -96,28 +99,56 @@ def _throughput_round(server_dsn: str, stream, note: str, round_: int) -> list[F
                inline, "events/s", note),
         Figure("e2e.aiokafka_consume_events_per_s", "baseline: raw aiokafka consume of the same "
                "topic", raw, "events/s", note),
+        Figure("e2e.worker_cpu_us_per_event", "e2e: the worker's CPU time per event (all its "
+               "threads)", used.cpu_s / len(stream) * 1e6 if used else nan, "us",
+               "from its first event recorded to the last visible"),
+        Figure("e2e.faust_consume_only_cpu_us_per_event", "baseline: the Faust consume-only "
+               "agent's CPU time per event", ceiling_cpu_s / len(stream) * 1e6, "us",
+               "from its first event to its last"),
+        Figure("e2e.worker_main_thread_running_share", "e2e: the worker's main thread on a CPU",
+               used.ran_s / seconds * 100 if used else nan, "% of the time",
+               "the rest: waiting for a CPU (next row), or for I/O or the GIL"),
+        Figure("e2e.worker_main_thread_waiting_share", "e2e: the worker's main thread runnable, "
+               "waiting for a CPU", used.waited_s / seconds * 100 if used else nan,
+               "% of the time", "the two cores are shared with PostgreSQL, the broker and "
+               "the kernel"),
     ]
 
 
-def _process_preloaded(broker_url: str, database: str, stream) -> tuple[float, str]:
-    """Seconds from the first event recorded to the last one visible, and the inbound topic."""
+def _process_preloaded(broker_url: str, database: str, stream
+                       ) -> tuple[float, str, process_clock.Reading | None]:
+    """Seconds from the first event recorded to the last one visible, the inbound topic, and
+    what the worker's process used meanwhile (from when the first event was seen recorded)."""
     bootstrap = bootstrap_of(broker_url)
     service = ServiceProcess(broker_url, database, TOPIC_PARTITIONS=str(PARTITIONS)).start()
     service.stop()  # the topics exist now; load them while no one consumes
     asyncio.run(produce(bootstrap, service.topics["inbound"], stream))
     service.start()  # timed from the first event recorded: start-up is not counted
     try:
+        first = asyncio.run(_when_first_recorded(database, service.process.pid))
         last_ids = [record_id for record_id, _ in stream[-20:]]
         with service.client() as http:
             wait_for(lambda: all(_version(http, rid) == CHANGES_PER_RECORD for rid in last_ids),
                      timeout=600, interval=0.05)
             finished = time.time()
+            used = process_clock.between(first, process_clock.read(service.process.pid))
             wait_for(lambda: all(_version(http, f"001KILL{r:011d}") == CHANGES_PER_RECORD
                                  for r in range(RECORDS)), timeout=120, interval=0.5)
         started = asyncio.run(_first_recorded_at(database))
     finally:
         service.stop()
-    return finished - started, service.topics["inbound"]
+    return finished - started, service.topics["inbound"], used
+
+
+async def _when_first_recorded(dsn: str, pid: int) -> process_clock.Reading | None:
+    """The worker's clock when its first event is in the store (polled every 5 ms)."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        while not await connection.fetchval("SELECT EXISTS (SELECT FROM events)"):
+            await asyncio.sleep(0.005)
+        return process_clock.read(pid)
+    finally:
+        await connection.close()
 
 
 def _version(http, record_id: str) -> int | None:
@@ -133,7 +164,9 @@ async def _first_recorded_at(dsn: str) -> float:
         await connection.close()
 
 
-def _faust_ceiling(broker_url: str, bootstrap: str, stream, delivery: str) -> float:
+def _faust_ceiling(broker_url: str, bootstrap: str, stream, delivery: str
+                   ) -> tuple[float, float]:
+    """Events/s, and the agent's CPU seconds meanwhile."""
     topic = f"bench.ceiling.{uuid.uuid4().hex[:8]}"
     _create_topic(bootstrap, topic)
     asyncio.run(produce(bootstrap, topic, stream))
@@ -142,8 +175,8 @@ def _faust_ceiling(broker_url: str, bootstrap: str, stream, delivery: str) -> fl
          str(PARTITIONS), delivery], capture_output=True, text=True, timeout=300)
     if result.returncode != 0:
         raise RuntimeError(f"Faust consume-only agent failed:\n{result.stderr[-3000:]}")
-    seconds = json.loads(result.stdout.strip().splitlines()[-1])["seconds"]
-    return len(stream) / seconds
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    return len(stream) / report["seconds"], report["cpu_seconds"]
 
 
 def _create_topic(bootstrap: str, topic: str) -> None:

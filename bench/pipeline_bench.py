@@ -106,10 +106,10 @@ def _throughput_round(server_dsn: str, stream, note: str, round_: int) -> list[F
                "agent's CPU time per event", ceiling_cpu_s / len(stream) * 1e6, "us",
                "from its first event to its last"),
         Figure("e2e.worker_main_thread_running_share", "e2e: the worker's main thread on a CPU",
-               used.ran_s / seconds * 100 if used else nan, "% of the time",
+               used.ran_s / used.wall_s * 100 if used else nan, "% of the time",
                "the rest: waiting for a CPU (next row), or for I/O or the GIL"),
         Figure("e2e.worker_main_thread_waiting_share", "e2e: the worker's main thread runnable, "
-               "waiting for a CPU", used.waited_s / seconds * 100 if used else nan,
+               "waiting for a CPU", used.waited_s / used.wall_s * 100 if used else nan,
                "% of the time", "the two cores are shared with PostgreSQL, the broker and "
                "the kernel"),
     ]

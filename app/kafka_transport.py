@@ -12,6 +12,7 @@ records of the partitions active when it asks; a shorter wait lets a partition r
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -36,6 +37,20 @@ def transport_with_fetch_wait(fetch_max_wait_ms: int, inline_delivery: bool,
             consumer = super()._create_worker_consumer(transport)
             consumer._fetch_max_wait_ms = fetch_max_wait_ms  # read when its fetcher starts
             return consumer
+
+        async def on_thread_stop(self) -> None:
+            try:
+                await super().on_thread_stop()
+            except asyncio.CancelledError:
+                if asyncio.current_task().cancelling():
+                    raise  # this stop itself was cancelled
+                # On stop aiokafka's fetcher cancels its pending requests and awaits them
+                # unshielded (aio-libs/aiokafka#647): one waiting out a retry backoff, the
+                # broker down, raised CancelledError out of `consumer.stop()`, this thread
+                # ended without saying it had stopped, and the worker's stop waited 60 s for
+                # it. What that stop did not reach: closing the client's connections.
+                log.warning("consumer stopped while its broker was unreachable")
+                await self._consumer._client.close()
 
     class FetchWaitConsumer(faust_aiokafka.Consumer):
         def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import tempfile
 import time
 import uuid
@@ -49,5 +50,27 @@ def test_bridge_answers_503_while_the_broker_is_down_and_202_when_it_is_back(
             ).status_code == 202 and r, timeout=60, interval=1)
             assert after.json()["status"] == "accepted"
             assert service.process.poll() is None
+    finally:
+        service.stop()
+
+
+def test_a_worker_stops_promptly_on_sigterm_while_its_broker_is_down(own_broker, fresh_database):
+    """aiokafka's consumer raised CancelledError out of its stop when a fetch was waiting out
+    a retry backoff; Faust's consumer thread then ended silently and the stop waited 60 s."""
+    service = ServiceProcess(own_broker.url, fresh_database).start()
+    try:
+        with service.client() as http:
+            wait_for(lambda: http.get("/ready").status_code == 200, timeout=60, interval=0.5)
+        own_broker.stop()
+        time.sleep(3)  # the fetcher finds the broker gone and backs off between retries
+
+        started = time.monotonic()
+        service.process.send_signal(signal.SIGTERM)
+        returncode = service.process.wait(timeout=90)
+        stopped_in = time.monotonic() - started
+
+        assert returncode == 0
+        assert stopped_in < 20, f"stopped in {stopped_in:.0f} s:\n{service.log()[-3000:]}"
+        assert "Error while stopping child <ConsumerThread" not in service.log()
     finally:
         service.stop()

@@ -88,7 +88,8 @@ def _throughput_round(server_dsn: str, stream, note: str, round_: int) -> list[F
                                                 "faust")
     with benchmark_broker() as own_broker:
         inline, _ = _faust_ceiling(own_broker, bootstrap_of(own_broker), stream, "inline")
-    nan = float("nan")  # no /proc to read
+    nan = float("nan")
+    worker = used or process_clock.Reading(nan, nan, nan, nan)  # no /proc to read
     return [
         Figure("e2e.events_per_s", "e2e: preloaded Salesforce events committed, published and "
                "projected, one worker", ours, "events/s", note),
@@ -100,16 +101,16 @@ def _throughput_round(server_dsn: str, stream, note: str, round_: int) -> list[F
         Figure("e2e.aiokafka_consume_events_per_s", "baseline: raw aiokafka consume of the same "
                "topic", raw, "events/s", note),
         Figure("e2e.worker_cpu_us_per_event", "e2e: the worker's CPU time per event (all its "
-               "threads)", used.cpu_s / len(stream) * 1e6 if used else nan, "us",
+               "threads)", worker.cpu_s / len(stream) * 1e6, "us",
                "from its first event recorded to the last visible"),
         Figure("e2e.faust_consume_only_cpu_us_per_event", "baseline: the Faust consume-only "
                "agent's CPU time per event", ceiling_cpu_s / len(stream) * 1e6, "us",
                "from its first event to its last"),
         Figure("e2e.worker_main_thread_running_share", "e2e: the worker's main thread on a CPU",
-               used.ran_s / used.wall_s * 100 if used else nan, "% of the time",
+               worker.ran_s / worker.wall_s * 100, "% of the time",
                "the rest: waiting for a CPU (next row), or for I/O or the GIL"),
         Figure("e2e.worker_main_thread_waiting_share", "e2e: the worker's main thread runnable, "
-               "waiting for a CPU", used.waited_s / used.wall_s * 100 if used else nan,
+               "waiting for a CPU", worker.waited_s / worker.wall_s * 100,
                "% of the time", "the two cores are shared with PostgreSQL, the broker and "
                "the kernel"),
     ]

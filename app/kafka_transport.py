@@ -1,7 +1,7 @@
 """Faust's aiokafka transport with a configurable fetch wait, fetches of the partitions active
-when asked only, a configurable limit of Faust's producer buffer (where table changelog writes
-wait to be sent), and optionally producer batches that go once they hold enough records
-(`app.counted_linger`).
+when asked only, the tables' changelogs paused in aiokafka's fetcher itself, a configurable
+limit of Faust's producer buffer (where table changelog writes wait to be sent), and optionally
+producer batches that go once they hold enough records (`app.counted_linger`).
 
 Faust hard-codes `fetch_max_wait_ms=1500`. Brokers that hold a fetch for the whole wait when no
 data is ready (the embedded tansu broker does) then add up to 1.5 s per hop; measured on tansu:
@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import faust
+from aiokafka import TopicPartition
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from app import metrics
@@ -52,9 +54,41 @@ def transport_with_fetch_wait(fetch_max_wait_ms: int, inline_delivery: bool,
                 log.warning("consumer stopped while its broker was unreachable")
                 await self._consumer._client.close()
 
+        def set_fetching(self, tps: set[Any], fetching: bool) -> None:
+            """In this thread: let aiokafka's fetcher fetch those partitions, or not."""
+            consumer = self._consumer
+            if consumer is None:
+                return
+            assigned = [TopicPartition(tp.topic, tp.partition) for tp in tps  # not Faust's TP
+                        if tp in consumer.assignment()]  # else IllegalStateError
+            if assigned:
+                (consumer.resume if fetching else consumer.pause)(*assigned)
+
     class FetchWaitConsumer(faust_aiokafka.Consumer):
         def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
             return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+        # Faust pauses a partition only in what it hands over: aiokafka's fetcher fetched the
+        # tables' changelog partitions all along (20 of the worker's 37 partitions), which the
+        # broker read on every fetch, and it kept each one's first records unconsumed, which
+        # held back every fetch for aiokafka's 100 ms prefetch backoff. Changelogs are paused
+        # and resumed around table recovery only, so they are paused in the fetcher as well.
+        # (Stream partitions pause and resume as their buffers fill: that stays Faust's.)
+        def pause_partitions(self, tps: Iterable[Any]) -> None:
+            tps = set(tps)
+            super().pause_partitions(tps)
+            self._set_changelogs_fetching(tps, fetching=False)
+
+        def resume_partitions(self, tps: Iterable[Any]) -> None:
+            tps = set(tps)
+            super().resume_partitions(tps)
+            self._set_changelogs_fetching(tps, fetching=True)
+
+        def _set_changelogs_fetching(self, tps: set[Any], fetching: bool) -> None:
+            changelogs = {tp for tp in tps if self._is_changelog_tp(tp)}
+            if changelogs:
+                self._thread.thread_loop.call_soon_threadsafe(
+                    self._thread.set_fetching, changelogs, fetching)
 
         def getmany(self, timeout: float) -> Any:
             # Faust asks for a second: records of the partitions active when it asks. A

@@ -13,6 +13,7 @@ records of the partitions active when it asks; a shorter wait lets a partition r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -87,8 +88,10 @@ def transport_with_fetch_wait(fetch_max_wait_ms: int, inline_delivery: bool,
         def _set_changelogs_fetching(self, tps: set[Any], fetching: bool) -> None:
             changelogs = {tp for tp in tps if self._is_changelog_tp(tp)}
             if changelogs:
-                self._thread.thread_loop.call_soon_threadsafe(
-                    self._thread.set_fetching, changelogs, fetching)
+                # a closed loop (RuntimeError): the consumer thread has stopped
+                with contextlib.suppress(RuntimeError):
+                    self._thread.thread_loop.call_soon_threadsafe(
+                        self._thread.set_fetching, changelogs, fetching)
 
         def getmany(self, timeout: float) -> Any:
             # Faust asks for a second: records of the partitions active when it asks. A

@@ -12,6 +12,7 @@ import asyncpg
 import orjson
 from aiokafka import AIOKafkaConsumer
 from service_process import ServiceProcess, load_sample
+from stream_fixtures import bootstrap_of, produce
 
 RECORDS = ("001CRASH0000000001", "001CRASH0000000002")
 
@@ -30,9 +31,12 @@ async def test_events_committed_before_a_crash_are_published_after_restart(
     service = ServiceProcess(broker_url, fresh_database, FAILPOINT="crash_after_commit")
     try:
         await asyncio.to_thread(service.start)
-        await post(service, [account_change("create", RECORDS[0], 1),
-                             account_change("update", RECORDS[0], 2),
-                             account_change("create", RECORDS[1], 3)])
+        # straight onto the inbound topic, as the bridge would: posted one by one, the worker
+        # could commit (and die) between two posts, and the next post would find it gone
+        await produce(bootstrap_of(broker_url), service.topics["inbound"], [
+            (RECORDS[0], orjson.dumps(account_change("create", RECORDS[0], 1))),
+            (RECORDS[0], orjson.dumps(account_change("update", RECORDS[0], 2))),
+            (RECORDS[1], orjson.dumps(account_change("create", RECORDS[1], 3)))])
 
         returncode = await asyncio.to_thread(service.process.wait, 30)
         assert returncode == -signal.SIGKILL, service.log()[-3000:]

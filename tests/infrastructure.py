@@ -3,13 +3,18 @@ when a Docker engine is reachable, or the embedded ones otherwise."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import os
+import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from app.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
@@ -84,3 +89,26 @@ async def create_topics(bootstrap: str, names: list[str], partitions: int) -> No
         await admin.create_topics([NewTopic(name, partitions, 1) for name in names])
     finally:
         await admin.close()
+
+
+async def preload_topic(bootstrap: str, topic: str, partitions: int,
+                        messages: list[tuple[bytes, bytes]]) -> None:
+    """Create `topic` and put (key, value) messages on it, all acknowledged."""
+    await create_topics(bootstrap, [topic], partitions)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    await producer.start()
+    try:
+        sends = [await producer.send(topic, value, key=key) for key, value in messages]
+        await asyncio.gather(*sends)
+    finally:
+        await producer.stop()
+
+
+def worker_report(script: Path, *args: str) -> dict:
+    """Run a test's Faust worker script to its end: the JSON report it prints last."""
+    root = Path(__file__).resolve().parents[1]
+    worker = subprocess.run([sys.executable, str(script), *args], capture_output=True,
+                            text=True, timeout=120, cwd=root,
+                            env={**os.environ, "PYTHONPATH": str(root)})
+    assert worker.returncode == 0, worker.stderr[-3000:]
+    return json.loads(worker.stdout.strip().splitlines()[-1])

@@ -176,9 +176,10 @@ async def _read_topic(bootstrap: str, topic: str) -> list[Any]:
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
-    if topic not in await consumer.topics():
-        return []
-    return [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+    # From one metadata fetch: `consumer.topics()` fetches it but `partitions_for_topic` reads
+    # the client's cached copy, which once lacked a topic the fetch had listed (a TypeError).
+    cluster = await consumer._client.fetch_all_metadata()
+    return [TopicPartition(topic, p) for p in sorted(cluster.partitions_for_topic(topic) or ())]
 
 
 def _decode(value: bytes) -> dict[str, Any]:

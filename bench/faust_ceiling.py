@@ -4,8 +4,9 @@
 seconds from the first to the last of COUNT events, and the process's CPU seconds meanwhile
 (every thread), as JSON. Built like the service's app (same
 transport, same consumer settings), so the comparison isolates what the service does per event;
-`faust` (the framework's ceiling) keeps Faust's own delivery of each message to the stream,
-`inline` takes the service's (see `app.message_delivery` and `app.raw_delivery`).
+`faust` (the framework's ceiling) keeps Faust's own delivery of each message to the stream and
+its consumer thread, `inline` takes the service's (see `app.message_delivery`,
+`app.raw_delivery` and `ConsumerOnAppLoop` in `app.kafka_transport`).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def main(broker_url: str, topic_name: str, count: int, partitions: int,
                        broker_rebalance_timeout=6, broker_heartbeat_interval=1,
                        stream_buffer_maxsize=8192, datadir=datadir)
     app.fetch_max_wait_ms = Settings.model_fields["kafka_fetch_max_wait_ms"].default
-    app.inline_delivery = delivery == "inline"
+    app.inline_delivery = app.consumer_on_app_loop = delivery == "inline"
     topic = app.topic(topic_name, key_type=bytes, value_type=bytes, partitions=partitions)
     state = {"seen": 0, "first": 0.0, "first_cpu": 0.0}
 

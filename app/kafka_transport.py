@@ -98,8 +98,8 @@ def transport_with_fetch_wait(fetch_max_wait_ms: int, inline_delivery: bool,
         async def stop(self) -> None:
             if self._started.is_set():
                 await Service.stop(self)  # ServiceThread's would join a thread
-                if self._serving is not None:
-                    await self._serving
+                if self._serving is not None:  # a crash was reported already, as the thread's
+                    await asyncio.wait([self._serving])
 
         async def _gather_remaining_tasks(self) -> None:
             """The thread's loop is the app's: its other tasks are not this service's to

@@ -7,11 +7,14 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
+from dataclasses import dataclass
 
-from aiokafka import AIOKafkaProducer, TopicPartition
-from infrastructure import create_topics
+from aiokafka import TopicPartition
+from infrastructure import preload_topic
 
 from app.kafka_transport import CRMEventsApp
+
+MESSAGES = [(b"key", f"record-{n}".encode()) for n in range(5)]
 
 
 def consumer_app(broker_url: str, on_app_loop: bool) -> CRMEventsApp:
@@ -20,17 +23,6 @@ def consumer_app(broker_url: str, on_app_loop: bool) -> CRMEventsApp:
                        value_serializer="raw", consumer_auto_offset_reset="earliest")
     app.consumer_on_app_loop = on_app_loop
     return app
-
-
-async def produce(bootstrap: str, topic: str, count: int) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
-    await producer.start()
-    try:
-        for n in range(count):
-            await producer.send(topic, f"record-{n}".encode(), partition=0)
-        await producer.flush()
-    finally:
-        await producer.stop()
 
 
 async def fetch_all(app: CRMEventsApp, tp: TopicPartition, count: int) -> list[bytes]:
@@ -48,44 +40,45 @@ async def fetch_all(app: CRMEventsApp, tp: TopicPartition, count: int) -> list[b
     return values
 
 
-async def test_the_consumer_fetches_on_the_apps_loop_and_its_stop_leaves_other_tasks(broker_url):
-    bootstrap = broker_url.removeprefix("kafka://")
+@dataclass
+class ConsumerRun:
+    threads_before: set[threading.Thread]
+    threads_while_consuming: set[threading.Thread]
+    thread_loop: asyncio.AbstractEventLoop
+    values: list[bytes]
+
+
+async def consume_preloaded(broker_url: str, on_app_loop: bool) -> ConsumerRun:
+    """Start the app's consumer, fetch MESSAGES from a topic of their own, stop it."""
     topic = f"loop-{uuid.uuid4().hex[:8]}"
-    await create_topics(bootstrap, [topic], 1)
-    await produce(bootstrap, topic, 5)
-    app = consumer_app(broker_url, on_app_loop=True)
+    await preload_topic(broker_url.removeprefix("kafka://"), topic, 1, MESSAGES)
+    app = consumer_app(broker_url, on_app_loop)
     thread = app.consumer._thread
     threads_before = set(threading.enumerate())
-    bystander = asyncio.ensure_future(asyncio.sleep(60))  # e.g. an agent still finishing
-
     await thread.start()
     try:
-        assert set(threading.enumerate()) == threads_before  # no thread of its own
-        assert thread.thread_loop is asyncio.get_running_loop()
-        values = await fetch_all(app, TopicPartition(topic, 0), 5)
+        threads_while_consuming = set(threading.enumerate())
+        values = await fetch_all(app, TopicPartition(topic, 0), len(MESSAGES))
     finally:
         await asyncio.wait_for(thread.stop(), 30)
+    return ConsumerRun(threads_before, threads_while_consuming, thread.thread_loop, values)
 
-    assert values == [f"record-{n}".encode() for n in range(5)]
+
+async def test_the_consumer_fetches_on_the_apps_loop_and_its_stop_leaves_other_tasks(broker_url):
+    bystander = asyncio.ensure_future(asyncio.sleep(60))  # e.g. an agent still finishing
+
+    run = await consume_preloaded(broker_url, on_app_loop=True)
+
+    assert run.threads_while_consuming == run.threads_before  # no thread of its own
+    assert run.thread_loop is asyncio.get_running_loop()
+    assert run.values == [value for _, value in MESSAGES]
     assert not bystander.cancelled()
     bystander.cancel()
 
 
 async def test_the_ceiling_baseline_keeps_fausts_consumer_thread(broker_url):
-    bootstrap = broker_url.removeprefix("kafka://")
-    topic = f"loop-{uuid.uuid4().hex[:8]}"
-    await create_topics(bootstrap, [topic], 1)
-    await produce(bootstrap, topic, 3)
-    app = consumer_app(broker_url, on_app_loop=False)
-    thread = app.consumer._thread
-    threads_before = set(threading.enumerate())
+    run = await consume_preloaded(broker_url, on_app_loop=False)
 
-    await thread.start()
-    try:
-        assert len(set(threading.enumerate()) - threads_before) == 1
-        assert thread.thread_loop is not asyncio.get_running_loop()
-        values = await fetch_all(app, TopicPartition(topic, 0), 3)
-    finally:
-        await asyncio.wait_for(thread.stop(), 30)
-
-    assert values == [f"record-{n}".encode() for n in range(3)]
+    assert len(run.threads_while_consuming - run.threads_before) == 1
+    assert run.thread_loop is not asyncio.get_running_loop()
+    assert run.values == [value for _, value in MESSAGES]

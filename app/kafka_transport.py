@@ -139,7 +139,7 @@ def transport_with_fetch_wait(fetch_max_wait_ms: int, inline_delivery: bool,
         def _set_changelogs_fetching(self, tps: set[Any], fetching: bool) -> None:
             changelogs = {tp for tp in tps if self._is_changelog_tp(tp)}
             if changelogs:
-                # a closed loop (RuntimeError): the consumer thread has stopped
+                # a closed loop (RuntimeError): the consumer (its thread, or the app) has stopped
                 with contextlib.suppress(RuntimeError):
                     self._thread.thread_loop.call_soon_threadsafe(
                         self._thread.set_fetching, changelogs, fetching)

@@ -1,6 +1,7 @@
 """Faust's aiokafka transport with a configurable fetch wait, fetches of the partitions active
 when asked only, the tables' changelogs paused in aiokafka's fetcher itself, aiokafka's consumer
-on the app's event loop instead of a thread of its own, a configurable limit of Faust's producer
+on the app's event loop instead of a thread of its own, a fetch loop that hands each partition's
+records over in one run (`app.fetch_loop`), a configurable limit of Faust's producer
 buffer (where table changelog writes wait to be sent), and optionally producer batches that go
 once they hold enough records (`app.counted_linger`).
 
@@ -27,6 +28,7 @@ from mode.utils.futures import maybe_async
 
 from app import metrics
 from app.counted_linger import send_when_counted
+from app.fetch_loop import drain_in_runs
 from app.message_delivery import finished, first_step, is_delivery_race, resumed
 from app.raw_delivery import RawBytesConductor
 
@@ -144,6 +146,11 @@ def transport_with_fetch_wait(fetch_max_wait_ms: int, inline_delivery: bool,
                     self._thread.thread_loop.call_soon_threadsafe(
                         self._thread.set_fetching, changelogs, fetching)
 
+        async def _drain_messages(self, fetcher: Any) -> None:
+            if not inline_delivery:  # the Faust ceiling baseline keeps Faust's own loop
+                return await super()._drain_messages(fetcher)
+            await drain_in_runs(self, fetcher, GETMANY_TIMEOUT_S)
+
         def getmany(self, timeout: float) -> Any:
             # Faust asks for a second: records of the partitions active when it asks. A
             # partition paused while its stream's buffer was full, resumed meanwhile, waited
@@ -197,8 +204,8 @@ def transport_with_fetch_wait(fetch_max_wait_ms: int, inline_delivery: bool,
 
 class CRMEventsApp(faust.App):
     fetch_max_wait_ms: int = 1500
-    # app.message_delivery and app.raw_delivery; the Faust ceiling baseline turns them off to
-    # keep Faust's own
+    # app.fetch_loop, app.message_delivery and app.raw_delivery; the Faust ceiling baseline
+    # turns them off to keep Faust's own
     inline_delivery: bool = True
     # aiokafka on the app's event loop (ConsumerOnAppLoop); the ceiling baseline keeps Faust's
     # consumer thread

@@ -55,10 +55,23 @@ def raw_bytes_handler(app: faust.App, tp: TP, channel: faust.Topic
     def on_pressure_drop() -> None:
         consumer.on_buffer_drop(tp)
 
+    def deliver_now(message: Message) -> bool:
+        """Into the stream's buffer if nothing has to wait; False (nothing done) otherwise."""
+        # what ProducerBuffer.size counts, without its settings lookup
+        if (not flow_control.is_active() or channel.queue.full()
+                or len(producer_buffer.pending._queue) > producer_buffer.max_messages):
+            return False
+        message.incref(1)
+        channel.queue.put_nowait_enhanced(
+            create_event(app, message.key, message.value, message.headers, message),
+            on_pressure_high=on_pressure_high, on_pressure_drop=on_pressure_drop)
+        return True
+
     async def deliver(message: Message) -> None:
+        if deliver_now(message):
+            return
         if not flow_control.is_active():  # a rebalance suspended the streams
             await flow_control.acquire()
-        # what ProducerBuffer.size counts, without its settings lookup
         if len(producer_buffer.pending._queue) > producer_buffer.max_messages:
             await producer_buffer.wait_until_ebb()
         message.incref(1)
@@ -71,4 +84,5 @@ def raw_bytes_handler(app: faust.App, tp: TP, channel: faust.Topic
             queue.put_nowait_enhanced(event, on_pressure_high=on_pressure_high,
                                       on_pressure_drop=on_pressure_drop)
 
+    deliver.deliver_now = deliver_now  # for the fetch loop's runs (`app.fetch_loop`)
     return deliver

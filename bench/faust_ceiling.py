@@ -4,9 +4,9 @@
 seconds from the first to the last of COUNT events, and the process's CPU seconds meanwhile
 (every thread), as JSON. Built like the service's app (same
 transport, same consumer settings), so the comparison isolates what the service does per event;
-`faust` (the framework's ceiling) keeps Faust's own delivery of each message to the stream and
-its consumer thread, `inline` takes the service's (see `app.message_delivery`,
-`app.raw_delivery` and `ConsumerOnAppLoop` in `app.kafka_transport`).
+`faust` (the framework's ceiling) keeps Faust's own fetch loop, delivery of each message to the
+stream and consumer thread, `inline` takes the service's (see `app.fetch_loop`,
+`app.message_delivery`, `app.raw_delivery` and `ConsumerOnAppLoop` in `app.kafka_transport`).
 """
 
 from __future__ import annotations

@@ -96,8 +96,8 @@ def _throughput_round(server_dsn: str, stream, note: str, round_: int) -> list[F
         Figure("e2e.faust_consume_only_events_per_s", "baseline: Faust agent that only consumes "
                "the same topic", ceiling, "events/s", note),
         Figure("e2e.inline_consume_only_events_per_s", "the same agent with the service's "
-               "delivery of messages to streams (`app.message_delivery`, `app.raw_delivery`) "
-               "and consumer on the app's loop",
+               "fetch loop and delivery of messages to streams (`app.fetch_loop`, "
+               "`app.message_delivery`, `app.raw_delivery`) and consumer on the app's loop",
                inline, "events/s", note),
         Figure("e2e.aiokafka_consume_events_per_s", "baseline: raw aiokafka consume of the same "
                "topic", raw, "events/s", note),

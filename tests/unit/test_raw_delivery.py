@@ -99,3 +99,36 @@ def test_other_topics_keep_fausts_handler(tmp_path):
     assert not callable(getattr(handler, "__code__", None))  # Faust's compiled handler
     assert event.value == {"value": 1}  # decoded by Faust, as before
     assert isinstance(event, faust.Event)
+
+
+def test_a_run_of_the_fetch_loop_delivers_at_once_only_what_would_not_wait(tmp_path):
+    """`deliver_now` (`app.fetch_loop`'s way) puts the event in the buffer as the handler would,
+    or does nothing at all, leaving the message to the handler's waiting delivery."""
+
+    async def scenario():
+        app, channel, tp = setup(tmp_path)
+        deliver_now = app.topics._build_handler(tp, {channel}).deliver_now
+        queue, outcomes = channel.queue, {}
+
+        app.flow_control.suspend()
+        outcomes["flow suspended"] = deliver_now(suspended := fetched(1, tp.topic))
+        app.flow_control.resume()
+        producer_buffer = app.producer.buffer
+        producer_buffer.pending._queue.extend([None] * (producer_buffer.max_messages + 1))
+        outcomes["producer buffer over its limit"] = deliver_now(fetched(2, tp.topic))
+        producer_buffer.pending._queue.clear()
+        while not queue.full():
+            queue.force_put_nowait("earlier")
+        outcomes["stream buffer full"] = deliver_now(fetched(3, tp.topic))
+        untouched = queue.qsize() == queue.maxsize, suspended.refcount  # nothing added
+        while not queue.empty():
+            queue.get_nowait()
+        outcomes["room"] = deliver_now(fetched(4, tp.topic))
+        return outcomes, untouched, queue.get_nowait(), queue.empty()
+
+    outcomes, (still_full, refcount), event, nothing_else = asyncio.run(scenario())
+    assert outcomes == {"flow suspended": False, "producer buffer over its limit": False,
+                        "stream buffer full": False, "room": True}
+    assert refcount == 0  # not counted as delivered
+    assert still_full and nothing_else
+    assert (event.message.offset, event.value, event.message.refcount) == (4, b'{"value": 1}', 1)

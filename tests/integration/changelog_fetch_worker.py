@@ -8,12 +8,9 @@ partitions aiokafka's fetcher had paused and which it held fetched records of.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import shutil
 import sys
-import tempfile
-import uuid
+
+from worker_script import report_and_exit, run_worker, worker_app
 
 from app.kafka_transport import CRMEventsApp
 
@@ -21,12 +18,7 @@ SETTLE_S = 1.0  # a few dozen fetch rounds after the last changelog write
 
 
 def main(broker_url: str, topic_name: str, count: int, partitions: int) -> None:
-    datadir = tempfile.mkdtemp(prefix="changelog-fetch-")
-    app = CRMEventsApp(f"changelog-fetch-{uuid.uuid4().hex[:8]}", broker=broker_url,
-                       store="memory://", topic_partitions=partitions, web_enabled=False,
-                       autodiscover=False, consumer_auto_offset_reset="earliest",
-                       datadir=datadir)
-    app.fetch_max_wait_ms = 10
+    app = worker_app("changelog-fetch", broker_url, topic_partitions=partitions)
     topic = app.topic(topic_name, key_type=bytes, value_type=bytes, key_serializer="raw",
                       value_serializer="raw", partitions=partitions)
     counts = app.Table("counts", default=int, partitions=partitions, key_type=str,
@@ -41,15 +33,12 @@ def main(broker_url: str, topic_name: str, count: int, partitions: int) -> None:
             seen += 1
             if seen == count:
                 await asyncio.sleep(SETTLE_S)
-                report(app)
-                shutil.rmtree(datadir, ignore_errors=True)
-                os._exit(0)
+                report_and_exit(app, fetcher_state(app))
 
-    sys.argv = [sys.argv[0], "worker", "--loglevel", "warn", "--without-web"]
-    app.main()
+    run_worker(app)
 
 
-def report(app: CRMEventsApp) -> None:
+def fetcher_state(app: CRMEventsApp) -> dict[str, list[str]]:
     consumer = app.consumer
     aiokafka_consumer = consumer._thread._consumer
     changelogs = sorted(f"{tp.topic}:{tp.partition}" for tp in consumer.assignment()
@@ -57,9 +46,8 @@ def report(app: CRMEventsApp) -> None:
     paused = sorted(f"{tp.topic}:{tp.partition}" for tp in aiokafka_consumer.paused())
     held = sorted(f"{tp.topic}:{tp.partition}" for tp in aiokafka_consumer._fetcher._records
                   if consumer._is_changelog_tp(tp))
-    payload = {"changelogs": changelogs, "paused_in_fetcher": paused,
-               "changelog_records_held": held}
-    os.write(1, json.dumps(payload).encode() + b"\n")  # Faust redirects sys.stdout
+    return {"changelogs": changelogs, "paused_in_fetcher": paused,
+            "changelog_records_held": held}
 
 
 if __name__ == "__main__":

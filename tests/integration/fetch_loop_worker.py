@@ -9,16 +9,12 @@ many deliveries went straight into the buffer and how many had to wait.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import shutil
 import sys
-import tempfile
-import uuid
 from collections import Counter, defaultdict
 
+from worker_script import report_and_exit, run_worker, worker_app
+
 from app import raw_delivery
-from app.kafka_transport import CRMEventsApp
 from app.stream_batches import batches
 
 BUFFER = 64
@@ -49,13 +45,8 @@ def counted(handler_of):
 
 def main(broker_url: str, topic_name: str, count: int) -> None:
     raw_delivery.raw_bytes_handler = counted(raw_delivery.raw_bytes_handler)
-    datadir = tempfile.mkdtemp(prefix="fetch-loop-")
-    app = CRMEventsApp(f"fetch-loop-{uuid.uuid4().hex[:8]}", broker=broker_url,
-                       store="memory://", web_enabled=False, autodiscover=False,
-                       key_serializer="raw", value_serializer="raw",
-                       consumer_auto_offset_reset="earliest", stream_buffer_maxsize=BUFFER,
-                       datadir=datadir)
-    app.fetch_max_wait_ms = 10
+    app = worker_app("fetch-loop", broker_url, key_serializer="raw", value_serializer="raw",
+                     stream_buffer_maxsize=BUFFER)
     topic = app.topic(topic_name, key_type=bytes, value_type=bytes)
     seen: dict[int, list[int]] = defaultdict(list)
 
@@ -66,13 +57,9 @@ def main(broker_url: str, topic_name: str, count: int) -> None:
                 seen[event.message.partition].append(int(event.value))
             await asyncio.sleep(0.002)  # slower than the fetches: the buffer fills
             if sum(map(len, seen.values())) >= count:
-                report = {"seen": seen, "deliveries": deliveries}
-                os.write(1, json.dumps(report).encode() + b"\n")  # Faust redirects sys.stdout
-                shutil.rmtree(datadir, ignore_errors=True)
-                os._exit(0)
+                report_and_exit(app, {"seen": seen, "deliveries": deliveries})
 
-    sys.argv = [sys.argv[0], "worker", "--loglevel", "warn", "--without-web"]
-    app.main()
+    run_worker(app)
 
 
 if __name__ == "__main__":

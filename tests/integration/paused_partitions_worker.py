@@ -7,26 +7,17 @@ two of them, as JSON on fd 1, once it has seen COUNT.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import sys
-import tempfile
 import time
-import uuid
 
-from app.kafka_transport import CRMEventsApp
+from worker_script import report_and_exit, run_worker, worker_app
 
 BUFFER = 1024
 
 
 def main(broker_url: str, topic_name: str, count: int) -> None:
-    datadir = tempfile.mkdtemp(prefix="paused-")
-    app = CRMEventsApp(f"paused-{uuid.uuid4().hex[:8]}", broker=broker_url, store="memory://",
-                       web_enabled=False, autodiscover=False, key_serializer="raw",
-                       value_serializer="raw", consumer_auto_offset_reset="earliest",
-                       stream_buffer_maxsize=BUFFER, datadir=datadir)
-    app.fetch_max_wait_ms = 10
+    app = worker_app("paused", broker_url, key_serializer="raw", value_serializer="raw",
+                     stream_buffer_maxsize=BUFFER)
     topic = app.topic(topic_name, key_type=bytes, value_type=bytes)
     state = {"seen": 0, "last": 0.0, "longest": 0.0}
 
@@ -39,13 +30,10 @@ def main(broker_url: str, topic_name: str, count: int) -> None:
             state["seen"] += 1
             state["last"] = now
             if state["seen"] == count:
-                report = {"seen": state["seen"], "longest_wait_s": state["longest"]}
-                os.write(1, json.dumps(report).encode() + b"\n")  # Faust redirects sys.stdout
-                shutil.rmtree(datadir, ignore_errors=True)
-                os._exit(0)
+                report_and_exit(app, {"seen": state["seen"],
+                                      "longest_wait_s": state["longest"]})
 
-    sys.argv = [sys.argv[0], "worker", "--loglevel", "warn", "--without-web"]
-    app.main()
+    run_worker(app)
 
 
 if __name__ == "__main__":

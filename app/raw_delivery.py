@@ -55,16 +55,21 @@ def raw_bytes_handler(app: faust.App, tp: TP, channel: faust.Topic
     def on_pressure_drop() -> None:
         consumer.on_buffer_drop(tp)
 
+    def event_of(message: Message) -> faust.EventT:
+        message.incref(1)
+        return create_event(app, message.key, message.value, message.headers, message)
+
+    def put_now(event: faust.EventT) -> None:
+        channel.queue.put_nowait_enhanced(event, on_pressure_high=on_pressure_high,
+                                          on_pressure_drop=on_pressure_drop)
+
     def deliver_now(message: Message) -> bool:
         """Into the stream's buffer if nothing has to wait; False (nothing done) otherwise."""
         # what ProducerBuffer.size counts, without its settings lookup
         if (not flow_control.is_active() or channel.queue.full()
                 or len(producer_buffer.pending._queue) > producer_buffer.max_messages):
             return False
-        message.incref(1)
-        channel.queue.put_nowait_enhanced(
-            create_event(app, message.key, message.value, message.headers, message),
-            on_pressure_high=on_pressure_high, on_pressure_drop=on_pressure_drop)
+        put_now(event_of(message))
         return True
 
     async def deliver(message: Message) -> None:
@@ -74,15 +79,12 @@ def raw_bytes_handler(app: faust.App, tp: TP, channel: faust.Topic
             await flow_control.acquire()
         if len(producer_buffer.pending._queue) > producer_buffer.max_messages:
             await producer_buffer.wait_until_ebb()
-        message.incref(1)
-        event = create_event(app, message.key, message.value, message.headers, message)
-        queue = channel.queue
-        if queue.full():
+        event = event_of(message)
+        if channel.queue.full():
             on_topic_buffer_full(tp)
             await channel.put(event)
         else:
-            queue.put_nowait_enhanced(event, on_pressure_high=on_pressure_high,
-                                      on_pressure_drop=on_pressure_drop)
+            put_now(event)
 
     deliver.deliver_now = deliver_now  # for the fetch loop's runs (`app.fetch_loop`)
     return deliver

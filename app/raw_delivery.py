@@ -56,7 +56,8 @@ def raw_bytes_handler(app: faust.App, tp: TP, channel: faust.Topic
         consumer.on_buffer_drop(tp)
 
     def event_of(message: Message) -> faust.EventT:
-        message.incref(1)
+        # `message.incref()` without Faust's ack lock: no other reference to it exists yet
+        message.refcount += 1
         return create_event(app, message.key, message.value, message.headers, message)
 
     def put_now(event: faust.EventT) -> None:

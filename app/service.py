@@ -7,6 +7,7 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import asyncpg
 import faust
@@ -21,6 +22,7 @@ from app.pipedrive_bridge import register_pipedrive_bridge
 from app.runtime import Runtime
 from app.settings import Settings
 from projections import event_feed, rebuild
+from projections.advances import TableAdvances
 from projections.agents import ConsumedOffsets, register_projection_agent
 from projections.catalog import projections
 from projections.cluster import Cluster
@@ -71,9 +73,10 @@ def register_read_side(app: faust.App, runtime: Runtime, domain_events: faust.To
     tables = declare_tables(app, catalog, {name: g.number for name, g in generations.items()},
                             settings.topic_partitions)
     consumed = ConsumedOffsets()
+    advances = table_advances(app)
     register_projection_agent(app, domain_events, tables, runtime.history, consumed,
                               settings.projection_batch_size, settings.projection_batch_within_s,
-                              settings.projection_entries_kept)
+                              settings.projection_entries_kept, advances)
 
     async def events_after(position: int, aggregate_types: frozenset[str]) -> int:
         assert runtime.pool is not None
@@ -83,9 +86,26 @@ def register_read_side(app: faust.App, runtime: Runtime, domain_events: faust.To
         app, tables, Cluster(app, settings.topic_partitions), runtime.history,
         events_after=events_after,
         consumer_lag=lambda partitions: consumed.lag(app.consumer, domain_events, partitions),
-        is_ready=lambda: runtime.ready, access=ReadAccess(settings.read_keys))
+        is_ready=lambda: runtime.ready, access=ReadAccess(settings.read_keys), advances=advances)
     register_operations_api(app, runtime, settings, consumed)
     _register_catch_up(app, runtime, tables, generations)
+
+
+def table_advances(app: faust.App) -> TableAdvances:
+    """Reads waiting for a version look again when partitions move, and stop waiting when the
+    worker stops (its web server would wait for them)."""
+    advances = TableAdvances()
+
+    async def moved(app: faust.App, partitions: set, **kwargs: Any) -> None:
+        advances.wake_all()
+
+    async def stopping(app: faust.App, **kwargs: Any) -> None:
+        advances.stop()
+
+    app.on_partitions_revoked.connect(moved)
+    app.on_partitions_assigned.connect(moved)
+    app.on_before_shutdown.connect(stopping)
+    return advances
 
 
 def _register_catch_up(app: faust.App, runtime: Runtime, tables: ProjectionTables,

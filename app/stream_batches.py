@@ -17,6 +17,7 @@ from asyncio import QueueEmpty
 from collections.abc import AsyncIterator, Callable, Iterable
 
 import faust
+from faust.types.tuples import ack_lock
 
 
 async def batches(stream: faust.StreamT, max_: int, within: float, *, ack_on_next: bool = True
@@ -72,13 +73,14 @@ def _bookkeeping(app: faust.App) -> tuple[Callable[[faust.EventT], bool],
                                           Callable[[Iterable[faust.EventT]], None]]:
     """Faust's stream iterator's bookkeeping of each event it takes (`Stream._c_aiter`), and
     the acknowledgement of a batch."""
-    flow_control, sensors = app.flow_control, app.sensors
+    flow_control, sensors, consumer = app.flow_control, app.sensors, app.consumer
     acking_topics, unacked = app.topics.acking_topics, app.consumer.unacked
 
     def taken(event: faust.EventT) -> bool:
         message = event.message
         if not flow_control.is_active() or message.generation_id != app.consumer_generation_id:
-            ack(event)  # fetched before a rebalance: fetched again from the committed offset
+            # fetched before a rebalance: fetched again from the committed offset
+            acknowledge((event,))
             return False
         if message.topic in acking_topics and not message.tracked:
             message.tracked = True
@@ -86,13 +88,17 @@ def _bookkeeping(app: faust.App) -> tuple[Callable[[faust.EventT], bool],
             sensors.on_message_in(message.tp, message.offset, message)
         return True
 
-    def ack(event: faust.EventT) -> None:
-        if event.ack():
-            message = event.message
-            sensors.on_message_out(message.tp, message.offset, message)
-
     def acknowledge(events: Iterable[faust.EventT]) -> None:
-        for event in events:
-            ack(event)
+        """What `event.ack()` does for each (`Message.ack`: the last reference's ack marks the
+        offset safe to commit), then the sensors, with Faust's ack lock taken once for the
+        batch: `Message.ack`, its `decref` and `Consumer.ack` take it a time each per event."""
+        with ack_lock:
+            for event in events:
+                message = event.message
+                if message.acked:
+                    continue
+                message.refcount = max(message.refcount - 1, 0)
+                if not message.refcount and message.on_final_ack(consumer):
+                    sensors.on_message_out(message.tp, message.offset, message)
 
     return taken, acknowledge

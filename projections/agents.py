@@ -20,6 +20,7 @@ from faust.types import TP
 from app.batch_send import started_producer
 from app.stream_batches import acknowledger, batches
 from app.structured_logging import correlated
+from projections.advances import TableAdvances
 from projections.entry import VersionGap
 from projections.projector import BatchPlan, Delivery, Written
 from projections.table_writes import ChangelogWrites, DirectWrites, TableWrites
@@ -58,9 +59,11 @@ class ConsumedOffsets:
 def register_projection_agent(app: faust.App, domain_events: faust.TopicT,
                               tables: ProjectionTables, history: HistoryReader,
                               consumed: ConsumedOffsets, batch_size: int = 500,
-                              batch_within_s: float = 0.01, kept_per_table: int = 20_000) -> None:
+                              batch_within_s: float = 0.01, kept_per_table: int = 20_000,
+                              advances: TableAdvances | None = None) -> None:
+    """`advances` hears of every write into a table (reads waiting for a version wake)."""
     writes = ChangelogWrites(partial(started_producer, app), kept_per_table)
-    partials = WrittenPartials(writes)
+    partials = WrittenPartials(writes, advances.written if advances else None)
     forget_on_rebalance(app, writes)
 
     @app.agent(domain_events, name="project-domain-events")
@@ -146,8 +149,10 @@ class WrittenPartials:
     plan wrote in this process (a `BatchPlan` then spares the reads that check the entries
     written after it)."""
 
-    def __init__(self, writes: TableWrites | None = None) -> None:
+    def __init__(self, writes: TableWrites | None = None,
+                 on_written: Callable[[str], None] | None = None) -> None:
         self._writes = writes or DirectWrites()
+        self._on_written = on_written
         self._last: dict[tuple[str, int], Written] = {}
 
     def plan(self, table: ProjectionTable, partition: int) -> BatchPlan:
@@ -163,6 +168,8 @@ class WrittenPartials:
         except Exception:
             log.exception("%s: writes of partition %d not applied", table.name, plan.partition)
             return
+        if writes and self._on_written is not None:
+            self._on_written(table.name)
         if written is not None:
             self._last[(table.name, plan.partition)] = written
 

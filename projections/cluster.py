@@ -49,14 +49,20 @@ class Cluster:
                      headers: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
         """Every owner's answer for its partitions of `table` (this worker's computed here,
         the others' fetched from `url` with scope=local, sending `headers`: the caller's key)."""
-        me = _ident(URL(str(self.app.conf.canonical_url)))
-        hosts = [URL(host) for host in self.app.router.table_metadata(table.table.name)]
-        remote = [host for host in hosts if _ident(host) != me]
         answers = [self.local(table, answer)]
         answers += await asyncio.gather(*(self._fetch(host, url, headers or {})
-                                          for host in remote))
+                                          for host in self._peers(table)))
         self._check_coverage(answers)
         return answers
+
+    def has_peers(self, table: ProjectionTable) -> bool:
+        """Other workers own partitions of `table`."""
+        return bool(self._peers(table))
+
+    def _peers(self, table: ProjectionTable) -> list[URL]:
+        me = _ident(URL(str(self.app.conf.canonical_url)))
+        hosts = [URL(host) for host in self.app.router.table_metadata(table.table.name)]
+        return [host for host in hosts if _ident(host) != me]
 
     async def _fetch(self, host: URL, url: URL, headers: Mapping[str, str]) -> dict[str, Any]:
         target = url.with_scheme(host.scheme).with_host(host.host).with_port(host.port)

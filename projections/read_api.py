@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import faust
 from faust.web import Request, Response, View
 from yarl import URL
 
+from projections.advances import TableAdvances
 from projections.agents import HistoryReader
 from projections.cluster import LOCAL_SCOPE, Cluster, LocalAnswer, PartitionsUnavailable
 from projections.entry import visible
@@ -33,6 +35,9 @@ DEFAULT_PAGE = 100
 MAX_PAGE = 500
 PAGING = ("limit", "after", "scope")
 LOOKUP = ("provider", "external_id")
+WAITING = ("min_version", "wait")
+MAX_WAIT_S = 10.0
+PEER_RECHECK_S = 0.05  # how often a waiting lookup asks the other workers again
 
 EventsAfter = Callable[[int, frozenset[str]], Awaitable[int]]
 ConsumerLag = Callable[[set[int]], dict[str, int]]
@@ -41,9 +46,12 @@ ConsumerLag = Callable[[set[int]], dict[str, int]]
 def register_read_api(app: faust.App, tables: ProjectionTables, cluster: Cluster,
                       history: HistoryReader, events_after: EventsAfter,
                       consumer_lag: ConsumerLag, is_ready: Callable[[], bool],
-                      access: ReadAccess | None = None) -> None:
-    """`access`: the keys GET read endpoints require (default: open); /health stays open."""
+                      access: ReadAccess | None = None,
+                      advances: TableAdvances | None = None) -> None:
+    """`access`: the keys GET read endpoints require (default: open); /health stays open.
+    `advances`: the projection agent's writes, which reads waiting for a version wait for."""
     access = access or ReadAccess()
+    advances = advances or TableAdvances()
 
     @app.page("/health")
     class Health(View):
@@ -113,18 +121,26 @@ def register_read_api(app: faust.App, tables: ProjectionTables, cluster: Cluster
 
     for table in tables.values():
         if table.projection.collection:
-            _register_collection(app, table, cluster, access)
+            _register_collection(app, table, cluster, access, advances)
 
 
 def _register_collection(app: faust.App, table: ProjectionTable, cluster: Cluster,
-                         access: ReadAccess) -> None:
+                         access: ReadAccess, advances: TableAdvances) -> None:
     collection = table.projection.collection
     store = table.table
-    allowed = set(table.projection.filters) | set(PAGING) | set(LOOKUP)
+    allowed = set(table.projection.filters) | set(PAGING) | set(LOOKUP) | set(WAITING)
 
     @app.table_route(table=store, match_info="aggregate_id")
     async def routed_get(view: View, request: Request, aggregate_id: str) -> Response:
-        found = visible(store.get(aggregate_id)) if is_record_key(aggregate_id) else None
+        try:
+            wanted = Wanted.of(request.query)
+        except ValueError as error:
+            return view.error(400, str(error))
+
+        async def read() -> dict[str, Any] | None:
+            return visible(store.get(aggregate_id)) if is_record_key(aggregate_id) else None
+
+        found = await advances.until(read, wanted.reached, table.name, wanted.wait_s)
         if found is None:
             return view.error(404, f"no {collection} record {aggregate_id}")
         return view.json(found)
@@ -149,15 +165,10 @@ def _register_collection(app: faust.App, table: ProjectionTable, cluster: Cluste
             if provider or external_id:
                 if not (provider and external_id):
                     return self.error(400, "provider and external_id go together")
-                secondary = f"{provider}:{external_id}"
-                answers = await _gather(self, cluster, table, request, lambda parts: (
-                    local_lookup(table.projection, store.get, parts, secondary)), access=access)
-                if not isinstance(answers, list):  # an answer already (scope=local, an error)
-                    return answers
-                found = [item for answer in answers for item in answer["items"]]
-                if not found:
-                    return self.error(404, f"no {collection} record {provider}:{external_id}")
-                return self.json(found[0])
+                return await self.lookup(request, f"{provider}:{external_id}")
+            if set(WAITING) & set(query):
+                return self.error(400, "min_version and wait go with a lookup by provider and "
+                                       "external_id, or a record by id")
             try:
                 limit = int(query.get("limit", DEFAULT_PAGE))
             except ValueError:
@@ -171,6 +182,60 @@ def _register_collection(app: faust.App, table: ProjectionTable, cluster: Cluste
             if not isinstance(answers, list):  # an answer already (scope=local, an error)
                 return answers
             return self.json(merge_pages(answers, limit))
+
+        async def lookup(self, request: Request, secondary: str) -> Response:
+            try:
+                wanted = Wanted.of(request.query)
+            except ValueError as error:
+                return self.error(400, str(error))
+
+            async def read() -> dict[str, Any] | Response | None:
+                answers = await _gather(self, cluster, table, request, lambda parts: (
+                    local_lookup(table.projection, store.get, parts, secondary)), access=access)
+                if not isinstance(answers, list):  # an answer already (scope=local, an error)
+                    return answers
+                return next((item for answer in answers for item in answer["items"]), None)
+
+            # A peer asked with scope=local answers at once: the asking worker does the waiting,
+            # asking again on its own writes and every PEER_RECHECK_S for the other workers'.
+            found = await advances.until(
+                read, lambda found: isinstance(found, Response) or wanted.reached(found),
+                table.name, wanted.wait_s,
+                recheck_s=PEER_RECHECK_S if cluster.has_peers(table) else None)
+            if isinstance(found, Response):
+                return found
+            if found is None:
+                return self.error(404, f"no {collection} record {secondary}")
+            return self.json(found)
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """`?min_version=N&wait=S`: answer once the record is visible at version N or later (1 if
+    only `wait` is given), waiting at most S seconds (read-your-writes); after that, the answer
+    as it stands (404, or the record at the version it has reached)."""
+
+    min_version: int = 1
+    wait_s: float = 0.0
+
+    @classmethod
+    def of(cls, query: Mapping[str, str]) -> Wanted:
+        try:
+            min_version = int(query.get("min_version", 1))
+        except ValueError:
+            raise ValueError("min_version must be an integer") from None
+        try:
+            wait_s = float(query.get("wait", 0))
+        except ValueError:
+            raise ValueError("wait must be a number of seconds") from None
+        if min_version < 1:
+            raise ValueError("min_version must be at least 1")
+        if not 0 <= wait_s <= MAX_WAIT_S:
+            raise ValueError(f"wait must be between 0 and {MAX_WAIT_S:g} seconds")
+        return cls(min_version, wait_s)
+
+    def reached(self, found: Mapping[str, Any] | None) -> bool:
+        return found is not None and found["version"] >= self.min_version
 
 
 def _is_uuid(text: str) -> bool:

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -128,6 +129,61 @@ def test_a_posted_change_is_readable_within_seconds(http):
     assert latency < 5.0
     assert view["industry"] == "Freshness"
     assert http.get(f"/clients/{view['aggregate_id']}").json() == view
+
+
+def test_a_read_waits_for_the_version_its_writer_expects(http, service):
+    record = f"001WAIT{tag()}"
+    lookup = {"provider": "salesforce", "external_id": record}
+
+    def read_waiting(path: str, **params) -> tuple[httpx.Response, float]:
+        with service.client() as own:  # the test's client posts meanwhile
+            started = time.monotonic()
+            response = own.get(path, params=params, timeout=30)
+            return response, time.monotonic() - started
+
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        waiting = reader.submit(read_waiting, "/clients", **lookup, wait=10)
+        time.sleep(0.5)  # the read is waiting when the record is posted
+        post(http, account(record, Industry="Waiting"))
+        created, waited = waiting.result()
+    assert created.status_code == 200, created.text
+    assert created.json()["version"] == 1 and created.json()["industry"] == "Waiting"
+    assert 0.5 <= waited < 5  # answered when the record became visible, not at the wait's end
+
+    record_path = f"/clients/{created.json()['aggregate_id']}"
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        waiting = reader.submit(read_waiting, record_path, min_version=2, wait=10)
+        time.sleep(0.5)
+        post(http, account(record, step=1, Industry="Waited"))
+        updated, waited = waiting.result()
+    assert updated.status_code == 200, updated.text
+    assert updated.json()["version"] == 2 and updated.json()["industry"] == "Waited"
+    assert 0.5 <= waited < 5
+
+    # a version not reached within the wait: the record as it stands, after the wait
+    stale, waited = read_waiting(record_path, min_version=3, wait=0.3)
+    assert stale.status_code == 200 and stale.json()["version"] == 2 and waited >= 0.3
+    missing, waited = read_waiting("/clients", provider="salesforce",
+                                   external_id=f"001NONE{tag()}", wait=0.3)
+    assert missing.status_code == 404 and waited >= 0.3
+
+
+@pytest.mark.parametrize(("params", "reason"), [
+    ({"wait": "soon"}, "wait must be a number of seconds"),
+    ({"wait": "11"}, "wait must be between 0 and 10 seconds"),
+    ({"wait": "-1"}, "wait must be between 0 and 10 seconds"),
+    ({"min_version": "0"}, "min_version must be at least 1"),
+    ({"min_version": "two"}, "min_version must be an integer"),
+])
+def test_waiting_reads_refuse_what_they_cannot_wait_for(http, params, reason):
+    lookup = http.get("/clients", params={"provider": "salesforce", "external_id": "001X",
+                                          **params})
+    by_id = http.get(f"/clients/{uuid.uuid4()}", params=params)
+
+    for response in (lookup, by_id):
+        assert response.status_code == 400 and reason in response.text, response.text
+    listing = http.get("/clients", params={"wait": "1"})
+    assert listing.status_code == 400 and "go with a lookup" in listing.text
 
 
 def test_lists_filter_by_status_and_industry_and_page_with_a_cursor(http):

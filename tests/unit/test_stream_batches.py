@@ -9,31 +9,24 @@ import asyncio
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
+from faust.types.tuples import ConsumerMessage
+
 from app.stream_batches import acknowledger, batches
 
 TOPIC = "inbound"
 
 
-@dataclass(eq=False)
-class Message:
-    offset: int
-    generation_id: int = 1
-    topic: str = TOPIC
-    tracked: bool = False
-    acked: bool = False
-
-    @property
-    def tp(self):
-        return (self.topic, 0)
+def message(offset: int, generation: int) -> ConsumerMessage:
+    """Faust's message as delivery hands it over: one stream holds a reference to it."""
+    delivered = ConsumerMessage(TOPIC, 0, offset, timestamp=0.0, timestamp_type=0, headers=[],
+                                key=b"", value=b"", checksum=None, generation_id=generation)
+    delivered.incref()
+    return delivered
 
 
 @dataclass(eq=False)
 class Event:
-    message: Message
-
-    def ack(self) -> bool:
-        self.message.acked = True
-        return True
+    message: ConsumerMessage
 
 
 @dataclass
@@ -47,10 +40,25 @@ class Sensors:
         self.seen.append(("out", offset))
 
 
+class Consumer:
+    """What Faust's consumer does with a message's last ack: marks its offset safe to commit."""
+
+    def __init__(self):
+        self.unacked = set()
+        self.acked: list[int] = []
+
+    def ack(self, message: ConsumerMessage) -> bool:
+        if message.acked:
+            return False
+        message.acked = True
+        self.acked.append(message.offset)
+        return True
+
+
 def stream_over(queue: asyncio.Queue, generation: int = 1):
     app = SimpleNamespace(
         flow_control=SimpleNamespace(is_active=lambda: True), consumer_generation_id=generation,
-        topics=SimpleNamespace(acking_topics={TOPIC}), consumer=SimpleNamespace(unacked=set()),
+        topics=SimpleNamespace(acking_topics={TOPIC}), consumer=Consumer(),
         sensors=Sensors())
     return SimpleNamespace(app=app, channel=Channel(queue))
 
@@ -69,7 +77,7 @@ class Channel:
 
 
 def events(*offsets: int, generation: int = 1) -> list[Event]:
-    return [Event(Message(offset, generation)) for offset in offsets]
+    return [Event(message(offset, generation)) for offset in offsets]
 
 
 def test_a_batch_is_what_is_there_up_to_the_most():
@@ -197,3 +205,19 @@ class ThrowingQueue(asyncio.Queue):
         if self._error is not None:
             raise self._error
         return item
+
+
+def test_a_message_two_streams_hold_is_acked_with_the_second_streams_ack():
+    stream = stream_over(asyncio.Queue())
+    acknowledge = acknowledger(stream)
+    [shared] = events(7)
+    shared.message.incref()  # a second stream got it too
+
+    acknowledge([shared])
+    after_one = shared.message.acked, list(stream.app.consumer.acked)
+    acknowledge([shared])
+    acknowledge([shared])  # a repeated ack changes nothing
+
+    assert after_one == (False, [])
+    assert shared.message.acked and stream.app.consumer.acked == [7]
+    assert stream.app.sensors.seen == [("out", 7)]

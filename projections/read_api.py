@@ -189,21 +189,23 @@ def _register_collection(app: faust.App, table: ProjectionTable, cluster: Cluste
             except ValueError as error:
                 return self.error(400, str(error))
 
-            async def read() -> dict[str, Any] | Response | None:
+            answered: list[Response] = []  # an answer already (asked with scope=local, an error)
+
+            async def read() -> dict[str, Any] | None:
                 answers = await _gather(self, cluster, table, request, lambda parts: (
                     local_lookup(table.projection, store.get, parts, secondary)), access=access)
-                if not isinstance(answers, list):  # an answer already (scope=local, an error)
-                    return answers
+                if not isinstance(answers, list):
+                    answered.append(answers)
+                    return None
                 return next((item for answer in answers for item in answer["items"]), None)
 
             # A peer asked with scope=local answers at once: the asking worker does the waiting,
             # asking again on its own writes and every PEER_RECHECK_S for the other workers'.
             found = await advances.until(
-                read, lambda found: isinstance(found, Response) or wanted.reached(found),
-                table.name, wanted.wait_s,
-                recheck_s=PEER_RECHECK_S if cluster.has_peers(table) else None)
-            if isinstance(found, Response):
-                return found
+                read, lambda found: bool(answered) or wanted.reached(found), table.name,
+                wanted.wait_s, recheck_s=PEER_RECHECK_S if cluster.has_peers(table) else None)
+            if answered:
+                return answered[-1]
             if found is None:
                 return self.error(404, f"no {collection} record {secondary}")
             return self.json(found)

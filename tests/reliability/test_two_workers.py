@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -22,6 +24,8 @@ from projections.rebuild import partition_for
 
 PARTITIONS = 4
 BEFORE_KILL, AFTER_KILL = 30, 30
+WAITED_FOR = 6  # records posted while a lookup waits for them (about half read on the worker
+# not owning their partition)
 
 
 def account(sample: str, record_id: str) -> dict:
@@ -101,6 +105,7 @@ def test_partitions_split_between_two_workers_and_the_survivor_takes_over_a_kill
         wait_for(lambda: asyncio.run(stored_counts(fresh_database))[1] == BEFORE_KILL,
                  timeout=30, interval=0.5)
         assert_reads_by_id_are_routed_to_the_owner(first, second, early, first_owns)
+        assert_waiting_lookups_see_records_of_either_worker(first, second)
 
         first.kill()
         post_all(second, [account("account_update", record_id) for record_id in early]
@@ -115,7 +120,8 @@ def test_partitions_split_between_two_workers_and_the_survivor_takes_over_a_kill
         assert {v["industry"] for v in updated} == {"Aerospace"}
         assert {v["external_ids"]["salesforce"] for v in updated + created} == {*early, *late}
         # each source event stored exactly once, whoever processed it
-        assert asyncio.run(stored_counts(fresh_database))[1] == 2 * BEFORE_KILL + AFTER_KILL
+        assert (asyncio.run(stored_counts(fresh_database))[1]
+                == 2 * BEFORE_KILL + AFTER_KILL + WAITED_FOR)
     finally:
         first.stop()
         second.stop()
@@ -141,3 +147,31 @@ def assert_reads_by_id_are_routed_to_the_owner(first: ServiceProcess, second: Se
             assert sorted(item["aggregate_id"] for item in page["items"]) == sorted(aggregate_ids)
             rows = http.get("/views/clients-by-industry").json()["rows"]
             assert {"industry": "Manufacturing", "count": len(record_ids)} in rows
+
+
+def assert_waiting_lookups_see_records_of_either_worker(first: ServiceProcess,
+                                                        second: ServiceProcess):
+    """A lookup waiting for a record (`?wait=`) answers once it is visible, whichever worker
+    owns the record's partition: its own writes wake it, the other worker's are asked for
+    again every 50 ms."""
+    record_ids = [f"001W{uuid.uuid4().hex[:14]}" for _ in range(WAITED_FOR)]
+    answers = []
+    for n, record_id in enumerate(record_ids):
+        reader = (first, second)[n % 2]
+
+        def read_waiting(reader=reader, record_id=record_id):
+            with reader.client() as http:
+                started = time.monotonic()
+                response = http.get("/clients", params={
+                    "provider": "salesforce", "external_id": record_id, "wait": 10}, timeout=30)
+                return response, time.monotonic() - started
+
+        with ThreadPoolExecutor(max_workers=1) as thread:
+            waiting = thread.submit(read_waiting)
+            time.sleep(0.3)  # the lookup waits when the record is posted
+            post_all(first, [account("account_create", record_id)])
+            answers.append(waiting.result())
+    for record_id, (response, waited) in zip(record_ids, answers, strict=True):
+        assert response.status_code == 200, response.text
+        assert response.json()["external_ids"]["salesforce"] == record_id
+        assert waited < 8  # answered when visible, not at the wait's end

@@ -43,22 +43,19 @@ async def send_batches(producer: AIOKafkaProducer, topic: str, records: Iterable
         acks.append((batch.record_count(),
                      await producer.send_batch(batch, topic, partition=partition)))
 
-    async def add(partition: int, key: bytes, value: bytes) -> None:
-        batch = batches.get(partition) or batches.setdefault(partition, producer.create_batch())
-        if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it
-            await send(partition, batch)
-            batch = batches[partition] = producer.create_batch()
-            batch.append(key=key, value=value, timestamp=None)
-
     held: dict[int, tuple[bytes, bytes]] = {}  # each partition's latest record, if last_alone
-    for partition, key, value in records:
+    for partition, key, value in records:  # no coroutine per record: most appends just append
         if last_alone:
             previous = held.get(partition)
             held[partition] = key, value
             if previous is None:
                 continue
             key, value = previous
-        await add(partition, key, value)
+        batch = batches.get(partition) or batches.setdefault(partition, producer.create_batch())
+        if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it
+            await send(partition, batch)
+            batch = batches[partition] = producer.create_batch()
+            batch.append(key=key, value=value, timestamp=None)
     for partition, batch in batches.items():
         await send(partition, batch)
     for partition, (key, value) in held.items():

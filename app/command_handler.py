@@ -265,7 +265,8 @@ class CommandHandler:
             request = requests.setdefault(aggregate.id, AppendRequest(
                 aggregate.id, aggregate.aggregate_type, aggregate.version))
             try:
-                current = await self._current_state(aggregate, item)
+                current = (await self._current_state(aggregate, item)
+                           if services.needs_current_state(aggregate, item.change) else None)
                 events = services.record_change(aggregate, item.change, current)
             except (DomainError, CRMUnavailable) as error:
                 stage = "crm" if isinstance(error, CRMUnavailable) else "domain"
@@ -281,8 +282,7 @@ class CommandHandler:
         return requests
 
     async def _current_state(self, aggregate: CRMRecordAggregate, item: _Work) -> dict | None:
-        if not services.needs_current_state(aggregate, item.change):
-            return None
+        """The CRM's copy of the record, which `services.needs_current_state` asked for."""
         provider = self.providers[item.command.provider]
         if isinstance(provider.adapter, RecordInEvent):
             return provider.adapter.record_in_event(item.command)

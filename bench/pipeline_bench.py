@@ -160,6 +160,7 @@ def _wait_until_last_version(http, record_ids: list[str], timeout_s: float = 600
         while _version(http, record_id, wait_s=10) != CHANGES_PER_RECORD:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{record_id} not at version {CHANGES_PER_RECORD} in time")
+            time.sleep(0.01)  # a wait that ran out, or an error: ask again, not in a tight loop
 
 
 def _version(http, record_id: str, wait_s: float = 0) -> int | None:
@@ -363,8 +364,9 @@ class VisibilityWatcher:
             request = connection.request_bytes(
                 "GET", f"/clients?provider=salesforce&external_id={record_id}"
                        f"&wait={self.WAIT_S}")
-            while (await connection.send(request))[0] != 200:
-                pass  # not visible within the wait: wait again
+            while (status := (await connection.send(request))[0]) != 200:
+                if status != 404:  # not a wait that ran out: do not hammer a failing worker
+                    await asyncio.sleep(0.05)
             self.latencies.append(time.monotonic() - accepted)
         finally:
             self._connections.put_nowait(connection)

@@ -175,3 +175,12 @@ def assert_waiting_lookups_see_records_of_either_worker(first: ServiceProcess,
         assert response.status_code == 200, response.text
         assert response.json()["external_ids"]["salesforce"] == record_id
         assert waited < 8  # answered when visible, not at the wait's end
+    # a read by id waits on the worker owning the record, whichever worker it is asked
+    with first.client() as one, second.client() as other:
+        for http in (one, other):
+            aggregate_id = answers[0][0].json()["aggregate_id"]
+            started = time.monotonic()
+            response = http.get(f"/clients/{aggregate_id}", params={"min_version": 2,
+                                                                    "wait": 0.5})
+            assert response.status_code == 200 and response.json()["version"] == 1
+            assert time.monotonic() - started >= 0.5  # waited for a version never reached

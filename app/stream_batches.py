@@ -91,7 +91,7 @@ def _bookkeeping(app: faust.App) -> tuple[Callable[[faust.EventT], bool],
     def acknowledge(events: Iterable[faust.EventT]) -> None:
         """What `event.ack()` does for each (`Message.ack`: the last reference's ack marks the
         offset safe to commit), then the sensors, with Faust's ack lock taken once for the
-        batch: `Message.ack`, its `decref` and `Consumer.ack` take it a time each per event."""
+        batch (`Message.ack`, its `decref` and `Consumer.ack` each take it once per event)."""
         with ack_lock:
             for event in events:
                 message = event.message

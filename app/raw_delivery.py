@@ -64,11 +64,13 @@ def raw_bytes_handler(app: faust.App, tp: TP, channel: faust.Topic
         channel.queue.put_nowait_enhanced(event, on_pressure_high=on_pressure_high,
                                           on_pressure_drop=on_pressure_drop)
 
+    def producer_buffer_over() -> bool:
+        # what ProducerBuffer.size counts, without its settings lookup
+        return len(producer_buffer.pending._queue) > producer_buffer.max_messages
+
     def deliver_now(message: Message) -> bool:
         """Into the stream's buffer if nothing has to wait; False (nothing done) otherwise."""
-        # what ProducerBuffer.size counts, without its settings lookup
-        if (not flow_control.is_active() or channel.queue.full()
-                or len(producer_buffer.pending._queue) > producer_buffer.max_messages):
+        if not flow_control.is_active() or channel.queue.full() or producer_buffer_over():
             return False
         put_now(event_of(message))
         return True
@@ -78,7 +80,7 @@ def raw_bytes_handler(app: faust.App, tp: TP, channel: faust.Topic
             return
         if not flow_control.is_active():  # a rebalance suspended the streams
             await flow_control.acquire()
-        if len(producer_buffer.pending._queue) > producer_buffer.max_messages:
+        if producer_buffer_over():
             await producer_buffer.wait_until_ebb()
         event = event_of(message)
         if channel.queue.full():

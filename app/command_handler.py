@@ -99,9 +99,8 @@ class CommandHandler:
         refused = len(result.dead_letters)  # accepted commands the domain or the CRM refused
         result.dead_letters[:0] = rejected
         await self.dead_letters.send(result.dead_letters)
-        await self.publication_done()
-        if result.stored:
-            self._publication = asyncio.ensure_future(self.publish(result.stored))
+        # counted right after the dead letters, with no await between: a scrape never sees a
+        # dead letter whose failed command is not counted yet
         if messages:
             recorded = len(work) - result.duplicates - refused
             metrics.count_commands(messages[0].provider, recorded=recorded,
@@ -110,6 +109,9 @@ class CommandHandler:
             log.info("%d messages: %d commands recorded as %d events, %d duplicates, "
                      "%d dead-lettered", len(messages), recorded, len(result.stored),
                      result.duplicates, len(result.dead_letters))
+        await self.publication_done()
+        if result.stored:
+            self._publication = asyncio.ensure_future(self.publish(result.stored))
         if wait_for_publication:
             await self.publication_done()
         return result

@@ -14,9 +14,11 @@ from event_store_support import (
     snapshot_row_locked,
     wait_for_lock_waiters,
 )
+from prometheus_client import REGISTRY
 
 from app.aggregate_cache import AggregateCache
 from app.command_handler import CommandHandler, Provider
+from app.dead_letters import InboundMessage
 from app.event_store import AppendRequest, PostgresEventStore
 from app.identity_map import PostgresIdentityMap
 from domain.aggregates import ClientAggregate, replay
@@ -140,6 +142,31 @@ async def test_every_waiter_waits_for_the_publication_and_none_cancels_it(pool):
     release.set()
     await asyncio.wait_for(stop, 5)
     assert await outbox_size(pool) == 0
+
+
+def commands_counted(outcome: str) -> float:
+    return REGISTRY.get_sample_value(
+        "crm_commands_processed_total", {"provider": "salesforce", "outcome": outcome}) or 0.0
+
+
+async def test_a_dead_letters_command_is_counted_before_waiting_for_the_last_publication(pool):
+    """A scrape must never see a dead letter whose failed command is not counted yet, even while
+    the previous batch's publication holds the next batch (a broker slow to acknowledge)."""
+    handler = make_handler(pool)
+    broker_acknowledges = asyncio.Event()
+    handler.publisher.publish = held_until(broker_acknowledges, handler.publisher.publish)
+    await handler.handle([account_message("create", 1)], wait_for_publication=False)
+    failed_before = commands_counted("failed")
+
+    undecodable = InboundMessage(provider="salesforce", value=b"{not json", key="k", headers={})
+    second = asyncio.create_task(handler.handle([undecodable], wait_for_publication=False))
+    await asyncio.sleep(0.1)
+    assert not second.done()  # waiting for the first batch's publication
+    assert [letter.stage for letter in handler.dead_letters.letters] == ["decode"]
+    assert commands_counted("failed") == failed_before + 1
+
+    broker_acknowledges.set()
+    await asyncio.wait_for(second, 5)
 
 
 async def test_a_redelivered_message_changes_nothing(pool):

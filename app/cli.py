@@ -99,9 +99,11 @@ def run_bridge(settings: Settings) -> None:
 
     from app import tracing
     from app.bridge_service import build_bridge
+    from app.event_loop import use_uvloop
     from app.gc_tuning import tune_for_streaming
     from app.structured_logging import logging_config
 
+    use_uvloop()
     app = build_bridge(settings)
     tracing.configure(settings)
     tune_for_streaming()

@@ -135,37 +135,41 @@ def test_a_read_waits_for_the_version_its_writer_expects(http, service):
     record = f"001WAIT{tag()}"
     lookup = {"provider": "salesforce", "external_id": record}
 
-    def read_waiting(path: str, **params) -> tuple[httpx.Response, float]:
+    def read_waiting(path: str, **params) -> tuple[httpx.Response, float, float]:
+        """The response, when its request went out and when it was answered."""
         with service.client() as own:  # the test's client posts meanwhile
-            started = time.monotonic()
+            asked = time.monotonic()
             response = own.get(path, params=params, timeout=30)
-            return response, time.monotonic() - started
+            return response, asked, time.monotonic()
 
-    with ThreadPoolExecutor(max_workers=1) as reader:
-        waiting = reader.submit(read_waiting, "/clients", **lookup, wait=10)
-        time.sleep(0.5)  # the read is waiting when the record is posted
-        post(http, account(record, Industry="Waiting"))
-        created, waited = waiting.result()
+    def post_while_read_waits(change: dict, path: str, **params) -> httpx.Response:
+        with ThreadPoolExecutor(max_workers=1) as reader:
+            waiting = reader.submit(read_waiting, path, **params, wait=10)
+            time.sleep(0.5)  # the read is waiting when the record is posted
+            posted = time.monotonic()
+            post(http, change)
+            response, asked, answered = waiting.result()
+        # asked before the post, answered once the change was visible, not at the wait's end
+        assert asked < posted <= answered < asked + 5
+        return response
+
+    created = post_while_read_waits(account(record, Industry="Waiting"), "/clients", **lookup)
     assert created.status_code == 200, created.text
     assert created.json()["version"] == 1 and created.json()["industry"] == "Waiting"
-    assert 0.5 <= waited < 5  # answered when the record became visible, not at the wait's end
 
     record_path = f"/clients/{created.json()['aggregate_id']}"
-    with ThreadPoolExecutor(max_workers=1) as reader:
-        waiting = reader.submit(read_waiting, record_path, min_version=2, wait=10)
-        time.sleep(0.5)
-        post(http, account(record, step=1, Industry="Waited"))
-        updated, waited = waiting.result()
+    updated = post_while_read_waits(account(record, step=1, Industry="Waited"), record_path,
+                                    min_version=2)
     assert updated.status_code == 200, updated.text
     assert updated.json()["version"] == 2 and updated.json()["industry"] == "Waited"
-    assert 0.5 <= waited < 5
 
     # a version not reached within the wait: the record as it stands, after the wait
-    stale, waited = read_waiting(record_path, min_version=3, wait=0.3)
-    assert stale.status_code == 200 and stale.json()["version"] == 2 and waited >= 0.3
-    missing, waited = read_waiting("/clients", provider="salesforce",
-                                   external_id=f"001NONE{tag()}", wait=0.3)
-    assert missing.status_code == 404 and waited >= 0.3
+    stale, asked, answered = read_waiting(record_path, min_version=3, wait=0.3)
+    assert stale.status_code == 200 and stale.json()["version"] == 2
+    assert answered - asked >= 0.3
+    missing, asked, answered = read_waiting("/clients", provider="salesforce",
+                                            external_id=f"001NONE{tag()}", wait=0.3)
+    assert missing.status_code == 404 and answered - asked >= 0.3
 
 
 @pytest.mark.parametrize(("params", "reason"), [

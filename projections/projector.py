@@ -30,7 +30,7 @@ from typing import Any
 
 from projections.entry import Entry, advance, latest_state, replay
 from projections.projection import Event, Projection, Totals
-from projections.totals import add, combine, copied, difference
+from projections.totals import combine, copied, difference, move
 
 PARTITION_PREFIX = "~partition/"
 LOOKUP_PREFIX = "~lookup/"
@@ -218,10 +218,10 @@ class BatchPlan:
         progress = self.progress
         counted = self.marks.get(aggregate_id, 0)
         if counted < after["version"]:  # else counted by a partial whose entry write was lost
-            change = difference(tally_of(self.projection, base),
-                                tally_of(self.projection, after))
-            if change:
-                add(self._totals(), change)
+            if self.projection.tally is not None:
+                was, now = tally_of(self.projection, base), tally_of(self.projection, after)
+                if was != now:
+                    move(self._totals(), was, now)
             progress["events"] += after["version"] - max(counted, (base or {}).get("version", 0))
         progress["through"] = max(progress["through"], delivery.offset)
         progress["position"] = max(progress["position"], after.get("position") or 0)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from projections.projection import Event, Handler, Projection, State
+from projections.projection import Event, Handler, Projection, State, Tally
 
 EVENT_TYPES = ("Created", "Updated", "Deleted", "Undeleted")
 
@@ -40,9 +40,12 @@ HANDLERS: dict[str, Handler] = {
 
 
 def record_view_projection(name: str, aggregate_type: str, summary_fields: tuple[str, ...],
-                           filters: tuple[str, ...], description: str) -> Projection:
+                           filters: tuple[str, ...], description: str,
+                           tally: Tally | None = None,
+                           views: Mapping[str, str] | None = None) -> Projection:
     """A projection keeping the current state of every record of one aggregate type, with
-    `summary_fields` copied to the top level of the view (and filterable)."""
+    `summary_fields` copied to the top level of the view (and filterable), and optionally what
+    each visible record adds to the totals its aggregate `views` show."""
 
     def with_summary(handler: Handler) -> Handler:
         def apply(view: Mapping[str, Any] | None, event: Event) -> State:
@@ -61,6 +64,8 @@ def record_view_projection(name: str, aggregate_type: str, summary_fields: tuple
         handlers={f"{aggregate_type}.{kind}": with_summary(HANDLERS[kind])
                   for kind in EVENT_TYPES},
         filters=filters,
+        tally=tally,
+        views=dict(views or {}),
         lookups=external_ids,
     )
 

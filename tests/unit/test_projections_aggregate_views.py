@@ -15,8 +15,8 @@ from projections.entry import VersionGap
 from projections.projector import Delivery, partition_key, plan, plan_repair
 from projections.totals import combine, difference, rows, sum_totals
 
-SEGMENTS = projections()["client-segments"]
-PIPELINE = projections()["deal-pipeline"]
+SEGMENTS = projections()["clients"]  # tallies the clients per status and industry
+PIPELINE = projections()["deals"]  # tallies the deals per stage
 
 
 def event(aggregate_id: str, version: int, kind: str = "Updated", aggregate_type: str = "client",

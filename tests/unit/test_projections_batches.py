@@ -13,7 +13,7 @@ from test_projections_aggregate_views import SEGMENTS, Worker, event, histories
 
 from projections.agents import WrittenPartials, project_run
 from projections.catalog import projections
-from projections.projector import Delivery, partition_key
+from projections.projector import Delivery, lookup_key, partition_key
 from projections.tables import ProjectionTable
 
 CLIENTS = projections()["clients"]
@@ -77,7 +77,8 @@ def test_a_batch_writes_the_partial_once_and_each_record_once():
     table = Recording()
     project(SEGMENTS, table, store, [stream])
 
-    assert writes == [partition_key(0), "a", "b", "c"]
+    assert writes == [partition_key(0), *(lookup_key(f"salesforce:{r}") for r in "abc"),
+                      "a", "b", "c"]
     assert table["a"]["version"] == 2
     assert table[partition_key(0)]["counted"] == {"a": 2, "b": 2, "c": 2}
     assert table[partition_key(0)]["events"] == 6

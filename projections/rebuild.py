@@ -38,7 +38,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from app.batch_send import partition_for, send_batches
 from projections import event_feed, generations
-from projections.projection import Projection, Totals
+from projections.projection import Projection
 from projections.projector import (
     BatchPlan,
     Delivery,
@@ -122,13 +122,14 @@ def _add_up_totals(projection: Projection, table: dict[str, dict[str, Any]]) -> 
     """Each partition's partial gets the sum of its records' tallies."""
     if projection.tally is None:
         return
-    tallies: dict[int, list[Totals]] = {}
-    for key, entry in table.items():
-        if is_record_key(key):
-            tallies.setdefault(entry["partition"], []).append(tally_of(projection, entry))
-    for partition, records in tallies.items():
+    records = [entry for key, entry in table.items() if is_record_key(key)]
+    for partition in {entry["partition"] for entry in records}:
         key = partition_key(partition)
-        table[key] = {**table[key], "totals": summed(records)}
+        # tallies made and dropped one at a time: kept, their many small dicts would set the
+        # garbage collector walking the whole folded table
+        tallies = (tally_of(projection, entry) for entry in records
+                   if entry["partition"] == partition)
+        table[key] = {**table[key], "totals": summed(tallies)}
 
 
 class PartitionBatches:

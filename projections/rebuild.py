@@ -48,7 +48,7 @@ from projections.projector import (
     tally_of,
 )
 from projections.tables import changelog_topic
-from projections.totals import summed
+from projections.totals import sum_totals
 
 Progress = Callable[[int], None]  # called with the number of events folded since the last call
 PROGRESS_EVERY = 5_000
@@ -129,7 +129,7 @@ def _add_up_totals(projection: Projection, table: dict[str, dict[str, Any]]) -> 
         # garbage collector walking the whole folded table
         tallies = (tally_of(projection, entry) for entry in records
                    if entry["partition"] == partition)
-        table[key] = {**table[key], "totals": summed(tallies)}
+        table[key] = {**table[key], "totals": sum_totals(tallies)}
 
 
 class PartitionBatches:

@@ -111,12 +111,12 @@ def _add_buckets(target: dict[str, dict[str, Any]], buckets: Mapping[str, Any],
             del target[name]
 
 
-def summed(tallies: Iterable[Mapping[str, Any]]) -> Totals:
-    """`sum_totals` of many small parts (a rebuild's records): added as numbers, written as
-    decimal strings once at the end."""
+def sum_totals(parts: Iterable[Mapping[str, Any]]) -> Totals:
+    """The sum of many totals (the partials of every partition, a rebuild's records' tallies):
+    added up as numbers, written as decimal strings once at the end; zero buckets left out."""
     sums: dict[str, dict[str, dict[str, int | Decimal]]] = {}
-    for tally in tallies:
-        for dimension, buckets in tally.items():
+    for part in parts:
+        for dimension, buckets in part.items():
             target = sums.get(dimension)
             if target is None:
                 target = sums[dimension] = {}
@@ -133,13 +133,6 @@ def summed(tallies: Iterable[Mapping[str, Any]]) -> Totals:
         if kept:
             totals[dimension] = kept
     return totals
-
-
-def sum_totals(parts: Iterable[Mapping[str, Any]]) -> Totals:
-    result: Totals = {}
-    for part in parts:
-        add(result, part)
-    return result
 
 
 def rows(totals: Mapping[str, Any], dimension: str) -> list[dict[str, Any]]:

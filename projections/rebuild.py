@@ -88,8 +88,8 @@ async def fold(projection: Projection, pool: asyncpg.Pool, partitions: int,
 
     The records are folded without their tally, and each partition's totals added up from its
     records' final entries at the end: what the live agent keeps up event by event (a partial's
-    totals are the sum of its visible records' tallies) is one addition per record here, where
-    moving a bucket at every event cost a third of the fold (bench/read_side_bench.py)."""
+    totals are the sum of its visible records' tallies) is one addition per record here (moving
+    a bucket at every event made the benchmark's rebuild 37% slower: bench/read_side_bench.py)."""
     table: dict[str, dict[str, Any]] = {}
     events = last = pending = 0
     placed: dict[str, int] = {}

@@ -63,23 +63,14 @@ def add(totals: Totals, change: Mapping[str, Any], sign: int = 1) -> None:
 def difference(before: Mapping[str, Any], after: Mapping[str, Any]) -> Totals:
     """What turns `before` into `after`: only the dimensions that differ (a record's change
     usually moves one bucket, or none)."""
-    if before == after:
-        return {}
     change: Totals = {}
-    for dimension in after.keys() | before.keys():
-        was, now = before.get(dimension, {}), after.get(dimension, {})
-        if was != now:
-            buckets: dict[str, dict[str, Any]] = {}
-            _add_buckets(buckets, now, 1)
-            _add_buckets(buckets, was, -1)
-            if buckets:
-                change[dimension] = buckets
+    move(change, before, after)
     return change
 
 
 def move(totals: Totals, before: Mapping[str, Any], after: Mapping[str, Any]) -> None:
-    """`add(totals, difference(before, after))` in place, without building the difference
-    (a rebuild moves a bucket for most events)."""
+    """`add(totals, difference(before, after))` in place, without building the difference (the
+    projection agent's path for a record whose tally changed)."""
     for dimension in after.keys() | before.keys():
         was, now = before.get(dimension, {}), after.get(dimension, {})
         if was != now:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import random
-import time
 
 import httpx
 from service_process import ServiceProcess, wait_for
@@ -17,12 +16,13 @@ from stream_fixtures import (
     published_events,
     stored_counts,
     stored_events,
+    wait_until_stored,
 )
 
-# 2,000 creates + 8,000 updates = 10,000 source events: enough that the worker is still busy
-# when the kills land (it stores about 2,500 a second here)
+# 2,000 creates + 8,000 updates = 10,000 source events; each kill lands once the worker has
+# stored a share of them (it stores thousands a second here: a fixed sleep could miss the stream)
 RECORDS, UPDATES = 2000, 4
-KILLS = 5
+KILL_SHARES = ((0.05, 0.15), (0.20, 0.30), (0.35, 0.45), (0.50, 0.60), (0.65, 0.75))
 
 
 def test_five_sigkills_while_streaming_lose_and_duplicate_nothing(broker_url, fresh_database):
@@ -33,13 +33,14 @@ def test_five_sigkills_while_streaming_lose_and_duplicate_nothing(broker_url, fr
     rng = random.Random(20261125)
     processed_at_kills = []
     try:
-        for _ in range(KILLS):
-            time.sleep(rng.uniform(0.3, 1.5))
+        for low, high in KILL_SHARES:
+            share = rng.uniform(low, high)
+            asyncio.run(wait_until_stored(fresh_database, int(share * len(stream))))
             service.kill()
             processed_at_kills.append(asyncio.run(stored_counts(fresh_database))[1])
             service.start()
         # the kills really landed while the stream was being processed
-        assert sum(0 < n < len(stream) for n in processed_at_kills) >= 3, processed_at_kills
+        assert all(0 < n < len(stream) for n in processed_at_kills), processed_at_kills
         try:
             wait_for(lambda: asyncio.run(stored_counts(fresh_database))[1] == len(stream),
                      timeout=120, interval=0.5)
@@ -56,7 +57,7 @@ def test_five_sigkills_while_streaming_lose_and_duplicate_nothing(broker_url, fr
         assert "skipped between deliveries" not in service.log()
         assert_every_committed_event_published(bootstrap, service, events)
         assert_read_models_equal_a_rebuild(service, events)
-        print(f"\nSIGKILL x{KILLS} at {processed_at_kills} stored: {len(stream)} sent, "
+        print(f"\nSIGKILL x{len(KILL_SHARES)} at {processed_at_kills} stored: {len(stream)} sent, "
               f"{len(stream) - len(sources)} lost, {sum(sources.values()) - len(sources)} "
               "duplicated")
     finally:

@@ -63,7 +63,7 @@ async def test_until_answers_at_once_when_reached_or_not_waiting():
     assert await advances.until(read, lambda version: version >= 1, "clients", wait_s=5) == 1
     started = time.monotonic()
     assert await advances.until(read, lambda version: version >= 2, "clients", wait_s=0) == 1
-    assert time.monotonic() - started < 0.05
+    assert time.monotonic() - started < 1  # did not wait (a loaded machine may stall a while)
 
 
 async def test_until_gives_the_last_read_after_its_wait_and_rechecks_on_a_period():
@@ -79,9 +79,11 @@ async def test_until_gives_the_last_read_after_its_wait_and_rechecks_on_a_period
     result = await advances.until(read, lambda version: version >= 1, "clients", wait_s=0.2,
                                   recheck_s=0.05)
 
+    elapsed = time.monotonic() - started
     assert result == 0
-    assert 0.19 <= time.monotonic() - started < 1
-    assert 4 <= reads <= 6  # the first read, then one every 50 ms without any write
+    assert 0.19 <= elapsed < 1
+    # the first read, then one every 50 ms without any write (fewer if the loop stalls)
+    assert 2 <= reads <= 2 + elapsed / 0.05
 
 
 async def test_a_stop_wakes_every_waiter_and_ends_all_waiting():
@@ -99,7 +101,7 @@ async def test_a_stop_wakes_every_waiter_and_ends_all_waiting():
 
     started = time.monotonic()
     await advances.until(read, lambda version: version >= 1, "deals", wait_s=5)
-    assert time.monotonic() - started < 0.05
+    assert time.monotonic() - started < 1  # far sooner than the 5 s wait: waiting has ended
 
 
 async def test_a_rebalance_wakes_waiters_to_read_again():

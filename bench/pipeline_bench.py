@@ -31,6 +31,7 @@ import uvloop
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench import process_clock
+from bench.disk_probe import DiskProbe
 from bench.figures import Figure, median
 from bench.harness import (
     ServiceProcess,
@@ -237,10 +238,17 @@ def _raw_consume(bootstrap: str, topic: str, count: int) -> float:
 def latency(broker_url: str, server_dsn: str) -> list[Figure]:
     """`LATENCY_ROUNDS` runs, their samples pooled: on this shared machine one run's p99 is a
     handful of stalls (223-629 ms across runs minutes apart on the same code), so each run's
-    p99 is printed beside the pooled one."""
-    runs = [_latency_run(broker_url, server_dsn) for _ in range(LATENCY_ROUNDS)]
+    p99 is printed beside the pooled one, and beside the disk's flushes during the run (a
+    commit waits for one: `bench.disk_probe`)."""
+    runs, flushes = [], []
+    for _ in range(LATENCY_ROUNDS):
+        with DiskProbe() as disk:
+            runs.append(_latency_run(broker_url, server_dsn))
+        flushes.append(disk.flushes_s)
     samples = [sample for run_samples, _ in runs for sample in run_samples]
     each = ", ".join(f"{percentile(run_samples, 0.99) * 1000:,.0f}" for run_samples, _ in runs)
+    slowest = ", ".join(f"{max(run_flushes) * 1000:,.0f}" for run_flushes in flushes)
+    all_flushes = [flush for run_flushes in flushes for flush in run_flushes]
     rate = min(run_rate for _, run_rate in runs)
     note = (f"{rate:,.0f} events/s or more posted over HTTP (aimed at {LATENCY_RATE:,}) for "
             f"{LATENCY_SECONDS} s after {LATENCY_WARMUP_S} s of warm-up, {LATENCY_ROUNDS} runs; "
@@ -252,6 +260,11 @@ def latency(broker_url: str, server_dsn: str) -> list[Figure]:
         Figure("e2e.latency_ms_p99", "e2e latency p99: bridge 202 to visible in the read API",
                p99, "ms", f"each run's: {each} ms; target < 250 ms: "
                f"{'met' if p99 < 250 else 'MISSED'}"),
+        Figure("baseline.disk_flush_ms_p99",
+               "baseline: the disk's 8 KB write + fdatasync during the latency runs, p99",
+               percentile(all_flushes, 0.99) * 1000, "ms",
+               f"one every 20 ms, {len(all_flushes):,} in all; each run's slowest: {slowest} "
+               "ms (every commit made during a slow flush waits for it)"),
     ]
 
 

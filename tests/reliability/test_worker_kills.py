@@ -1,5 +1,6 @@
-"""Worker killed with SIGKILL at random moments while 10,000 events flow: nothing lost, nothing
-duplicated, read models equal a rebuild from the event store, every committed event published."""
+"""Worker killed with SIGKILL five times while 10,000 events flow (at random shares of them
+stored): nothing lost, nothing duplicated, read models equal a rebuild from the event store,
+every committed event published."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """The disk's own flush latency while a run goes on: an 8 KB write and `fdatasync` every 20 ms,
 in a thread, on the filesystem the embedded PostgreSQL keeps its WAL on (the temporary
-directory). A commit waits for the same kind of flush, so a stall of the disk holds every
-commit made meanwhile: a latency run's tail is read beside this baseline."""
+directory). A commit waits for the same kind of flush, so a stall of the disk can hold the
+commits made meanwhile: a latency run's tail is read beside this baseline (not every slow flush
+of the probe's file is one the commits meet)."""
 
 from __future__ import annotations
 

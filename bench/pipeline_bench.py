@@ -264,7 +264,7 @@ def latency(broker_url: str, server_dsn: str) -> list[Figure]:
                "baseline: the disk's 8 KB write + fdatasync during the latency runs, p99",
                percentile(all_flushes, 0.99) * 1000, "ms",
                f"one every 20 ms, {len(all_flushes):,} in all; each run's slowest: {slowest} "
-               "ms (every commit made during a slow flush waits for it)"),
+               "ms (a commit waits for the same kind of flush)"),
     ]
 
 

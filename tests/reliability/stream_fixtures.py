@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-import time
 import uuid
 from datetime import UTC, datetime
 
@@ -74,19 +73,6 @@ async def stored_counts(dsn: str) -> tuple[int, int]:
     try:
         return (await connection.fetchval("SELECT count(*) FROM events"),
                 await connection.fetchval("SELECT count(*) FROM processed_source_events"))
-    finally:
-        await connection.close()
-
-
-async def wait_until_stored(dsn: str, count: int, timeout: float = 60.0) -> None:
-    """Returns as soon as the worker has stored `count` source events (polled every 10 ms)."""
-    connection = await asyncpg.connect(dsn)
-    try:
-        deadline = time.monotonic() + timeout
-        query = "SELECT count(*) FROM processed_source_events"
-        while await connection.fetchval(query) < count:
-            assert time.monotonic() < deadline, f"fewer than {count} stored after {timeout} s"
-            await asyncio.sleep(0.01)
     finally:
         await connection.close()
 

@@ -21,7 +21,6 @@ from stream_fixtures import (
     published_events,
     stored_counts,
     stored_events,
-    wait_until_stored,
 )
 
 # 10,000 source events, one inbound message each; each stop lands once the worker has stored a
@@ -40,8 +39,9 @@ def test_sigterm_while_streaming_commits_what_was_stored_and_loses_nothing(
     stops = []
     try:
         for low, high in STOP_SHARES:
-            share = rng.uniform(low, high)
-            asyncio.run(wait_until_stored(fresh_database, int(share * len(stream))))
+            target = int(rng.uniform(low, high) * len(stream))
+            wait_for(lambda target=target: asyncio.run(stored_counts(fresh_database))[1] >= target,
+                     timeout=60, interval=0.01)
             started = time.monotonic()
             service.process.send_signal(signal.SIGTERM)
             try:

@@ -17,7 +17,6 @@ from stream_fixtures import (
     published_events,
     stored_counts,
     stored_events,
-    wait_until_stored,
 )
 
 # 2,000 creates + 8,000 updates = 10,000 source events; each kill lands once the worker has
@@ -35,8 +34,9 @@ def test_five_sigkills_while_streaming_lose_and_duplicate_nothing(broker_url, fr
     processed_at_kills = []
     try:
         for low, high in KILL_SHARES:
-            share = rng.uniform(low, high)
-            asyncio.run(wait_until_stored(fresh_database, int(share * len(stream))))
+            target = int(rng.uniform(low, high) * len(stream))
+            wait_for(lambda target=target: asyncio.run(stored_counts(fresh_database))[1] >= target,
+                     timeout=60, interval=0.01)
             service.kill()
             processed_at_kills.append(asyncio.run(stored_counts(fresh_database))[1])
             service.start()

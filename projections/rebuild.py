@@ -122,13 +122,15 @@ def _add_up_totals(projection: Projection, table: dict[str, dict[str, Any]]) -> 
     """Each partition's partial gets the sum of its records' tallies."""
     if projection.tally is None:
         return
-    records = [entry for key, entry in table.items() if is_record_key(key)]
-    for partition in {entry["partition"] for entry in records}:
+    records: dict[int, list[dict[str, Any]]] = {}
+    for key, entry in table.items():
+        if is_record_key(key):
+            records.setdefault(entry["partition"], []).append(entry)
+    for partition, entries in records.items():
         key = partition_key(partition)
         # tallies made and dropped one at a time: kept, their many small dicts would set the
         # garbage collector walking the whole folded table
-        tallies = (tally_of(projection, entry) for entry in records
-                   if entry["partition"] == partition)
+        tallies = (tally_of(projection, entry) for entry in entries)
         table[key] = {**table[key], "totals": sum_totals(tallies)}
 
 

@@ -44,6 +44,11 @@ def create_app(settings: Settings) -> faust.App:
         web_bind=settings.web_host,
         web_port=settings.web_port,
         web_host=settings.web_host,
+        # Faust's own pages would read any table key (`/table/...`) and show the cluster
+        # (`/router/`) without the read API's key; routing a read to a key's owner does not
+        # need them
+        web_tables_enabled=False,
+        web_router_enabled=False,
         autodiscover=False,
         key_serializer="raw",
         value_serializer="raw",

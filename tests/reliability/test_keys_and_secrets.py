@@ -139,6 +139,22 @@ def test_the_read_api_needs_its_own_key_and_health_stays_open(answers):
     assert read(answers, "/health", key=None).status_code == 200
 
 
+def test_no_page_serves_the_tables_around_the_read_key(answers):
+    """Faust's own pages list the tables and read any key of them (`/table/...`) and show
+    which worker owns which partitions (`/router/`), without asking for a key."""
+    lookup = {"provider": "salesforce", "external_id": "001Hs00003FqYbKIAV"}
+    assert post(answers, json.dumps(load_sample("account_create"))).status_code == 202
+    view = wait_for(lambda: (r := read(answers, "/clients", **lookup)).status_code == 200
+                    and r.json(), timeout=15)
+    tables = [p["table"] for p in read(answers, "/projections").json()["projections"].values()]
+    assert tables, "no table to look for"
+    for path in ("/table/", "/router/", *(f"/table/{table}/" for table in tables),
+                 *(f"/table/{table}/{view['aggregate_id']}/" for table in tables),
+                 *(f"/table/{table}/~partition/0/" for table in tables)):
+        for key in (None, READ_KEY):
+            assert read(answers, path, key).status_code == 404, (path, key)
+
+
 def test_the_read_api_answers_bad_queries_with_4xx(answers):
     assert read(answers, "/clients", bogus="1").status_code == 400
     assert read(answers, "/clients", limit="lots").status_code == 400

@@ -305,10 +305,13 @@ class PostgresEventStore:
             aggregates[row["aggregate_id"]].apply(event_from_dict(row))
         return aggregates
 
-    async def events_of(self, aggregate_id: str) -> list[StoredEvent]:
+    async def events_of(self, aggregate_id: str, after_version: int = 0,
+                        limit: int | None = None) -> list[StoredEvent]:
+        """The aggregate's events after `after_version`, in version order; at most `limit`."""
         rows = await with_retries(lambda: self.pool.fetch(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE aggregate_id = $1 ORDER BY version",
-            aggregate_id), attempts=self.retries)
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE aggregate_id = $1 AND version > $2 "
+            "ORDER BY version LIMIT $3", aggregate_id, after_version, limit),
+            attempts=self.retries)
         return [_stored(row) for row in rows]
 
     async def read_all(

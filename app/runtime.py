@@ -64,9 +64,11 @@ class Runtime(Service):
     def _providers(self) -> dict[str, Provider]:
         return crm_providers(self.settings)
 
-    async def history(self, aggregate_id: str) -> list[dict[str, Any]]:
+    async def history(self, aggregate_id: str, after_version: int = 0,
+                      limit: int | None = None) -> list[dict[str, Any]]:
         assert self.store is not None
-        return [stored.to_message() for stored in await self.store.events_of(aggregate_id)]
+        return [stored.to_message()
+                for stored in await self.store.events_of(aggregate_id, after_version, limit)]
 
     async def relay_outbox(self, older_than_s: float) -> int:
         """Publish committed events a crash (or a broker outage) left unpublished."""

@@ -16,7 +16,6 @@ from faust.web import Request, Response, View
 from yarl import URL
 
 from projections.advances import TableAdvances
-from projections.agents import HistoryReader
 from projections.cluster import LOCAL_SCOPE, Cluster, LocalAnswer, PartitionsUnavailable
 from projections.entry import visible
 from projections.projector import is_record_key
@@ -34,17 +33,20 @@ from projections.tables import ProjectionTable, ProjectionTables
 DEFAULT_PAGE = 100
 MAX_PAGE = 500
 PAGING = ("limit", "after", "scope")
+MAX_HISTORY_PAGE = 1000  # events of one aggregate's audit history per answer (and the default)
 LOOKUP = ("provider", "external_id")
 WAITING = ("min_version", "wait")
 MAX_WAIT_S = 10.0
 PEER_RECHECK_S = 0.05  # how often a waiting lookup asks the other workers again
 
 EventsAfter = Callable[[int, frozenset[str]], Awaitable[int]]
+# an aggregate's stored events after a version, at most a limit, in version order
+HistoryPage = Callable[[str, int, int], Awaitable[list[Mapping[str, Any]]]]
 ConsumerLag = Callable[[set[int]], dict[str, int]]
 
 
 def register_read_api(app: faust.App, tables: ProjectionTables, cluster: Cluster,
-                      history: HistoryReader, events_after: EventsAfter,
+                      history: HistoryPage, events_after: EventsAfter,
                       consumer_lag: ConsumerLag, is_ready: Callable[[], bool],
                       access: ReadAccess | None = None,
                       advances: TableAdvances | None = None) -> None:
@@ -64,11 +66,19 @@ def register_read_api(app: faust.App, tables: ProjectionTables, cluster: Cluster
     @access.guard
     class AggregateEvents(View):
         async def get(self, request: Request, aggregate_id: str) -> Response:
-            # aggregate ids are UUIDs: anything else is unknown (not a database error, a 500)
-            events = await history(aggregate_id) if _is_uuid(aggregate_id) else []
-            if not events:
-                return self.error(404, f"no events for aggregate {aggregate_id}")
-            return self.json({"aggregate_id": aggregate_id, "events": events})
+            try:
+                after, limit = _history_page(request.query)
+            except ValueError as error:
+                return self.error(400, str(error))
+            unknown = self.error(404, f"no events for aggregate {aggregate_id}")
+            if not _is_uuid(aggregate_id):  # ids are UUIDs: anything else is unknown, not a 500
+                return unknown
+            events = await history(aggregate_id, after, limit + 1)  # one more: is there a next?
+            if not events and not (after and await history(aggregate_id, 0, 1)):
+                return unknown  # (past the end of a known history: an empty page)
+            page = events[:limit]
+            return self.json({"aggregate_id": aggregate_id, "events": page, "limit": limit,
+                              "next": page[-1]["version"] if len(events) > limit else None})
 
     @app.page("/views/{view}")
     @access.guard
@@ -238,6 +248,22 @@ class Wanted:
 
     def reached(self, found: Mapping[str, Any] | None) -> bool:
         return found is not None and found["version"] >= self.min_version
+
+
+def _history_page(query: Mapping[str, str]) -> tuple[int, int]:
+    """`after` (a version, 0: from the start) and `limit` of an audit history page."""
+    unknown = sorted(set(query) - {"after", "limit"})
+    if unknown:
+        raise ValueError(f"unknown query parameters: {', '.join(unknown)} (after, limit)")
+    try:
+        after, limit = int(query.get("after", 0)), int(query.get("limit", MAX_HISTORY_PAGE))
+    except ValueError:
+        raise ValueError("after and limit must be integers") from None
+    if after < 0:
+        raise ValueError("after must be a version, 0 or more")
+    if not 1 <= limit <= MAX_HISTORY_PAGE:
+        raise ValueError(f"limit must be between 1 and {MAX_HISTORY_PAGE}")
+    return after, limit
 
 
 def _is_uuid(text: str) -> bool:

@@ -255,6 +255,38 @@ def test_duplicate_and_out_of_order_domain_events_change_nothing(http, service, 
         {"industry": industry, "count": 1}]
 
 
+def test_the_audit_history_comes_in_pages_of_versions(http):
+    record = f"001AUD{tag()}"
+    post(http, account(record))
+    for step in range(1, 5):
+        post(http, account(record, step=step, NumberOfEmployees=step))
+    aggregate_id = at_version(http, "clients", record, 5)["aggregate_id"]
+    path = f"/aggregates/{aggregate_id}/events"
+
+    def page(**params) -> dict:
+        response = http.get(path, params=params)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    whole = page()
+    assert [e["version"] for e in whole["events"]] == [1, 2, 3, 4, 5]
+    assert (whole["limit"], whole["next"]) == (1000, None)
+    pages, after = [], 0
+    while after is not None:
+        answer = page(after=after, limit=2)
+        pages.append([e["version"] for e in answer["events"]])
+        after = answer["next"]
+    assert pages == [[1, 2], [3, 4], [5]]
+    assert [e for p in (page(limit=2, after=a)["events"] for a in (0, 2, 4)) for e in p] == \
+        whole["events"]
+    assert page(after=5)["events"] == [] and page(after=99, limit=3)["next"] is None
+    assert http.get(f"/aggregates/{uuid.uuid4()}/events", params={"after": 3}).status_code == 404
+    for bad in ({"limit": 0}, {"limit": 1001}, {"limit": "all"}, {"after": -1},
+                {"after": "x"}, {"version": 2}):
+        response = http.get(path, params=bad)
+        assert response.status_code == 400 and response.json()["error"], bad
+
+
 def test_a_lost_publish_is_detected_as_a_gap_and_repaired_from_the_event_store(
         http, service, module_database):
     industry, record = f"Gap-{tag()}", f"001GAP{tag()}"

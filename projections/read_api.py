@@ -70,13 +70,13 @@ def register_read_api(app: faust.App, tables: ProjectionTables, cluster: Cluster
                 after, limit = _history_page(request.query)
             except ValueError as error:
                 return self.error(400, str(error))
-            unknown = self.error(404, f"no events for aggregate {aggregate_id}")
-            if not _is_uuid(aggregate_id):  # ids are UUIDs: anything else is unknown, not a 500
-                return unknown
-            events = await history(aggregate_id, after, limit + 1)  # one more: is there a next?
-            if not events and not (after and await history(aggregate_id, 0, 1)):
-                return unknown  # (past the end of a known history: an empty page)
-            page = events[:limit]
+            # aggregate ids are UUIDs: anything else is unknown (not a database error, a 500)
+            known = _is_uuid(aggregate_id)
+            # one more than a page: whether there is a next one
+            events = await history(aggregate_id, after, limit + 1) if known else []
+            if not events and not (after and known and await history(aggregate_id, 0, 1)):
+                return self.error(404, f"no events for aggregate {aggregate_id}")
+            page = events[:limit]  # empty past the end of a history
             return self.json({"aggregate_id": aggregate_id, "events": page, "limit": limit,
                               "next": page[-1]["version"] if len(events) > limit else None})
 

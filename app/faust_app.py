@@ -44,11 +44,6 @@ def create_app(settings: Settings) -> faust.App:
         web_bind=settings.web_host,
         web_port=settings.web_port,
         web_host=settings.web_host,
-        # Faust's own pages would read any table key (`/table/...`) and show the cluster
-        # (`/router/`) without the read API's key; routing a read to a key's owner does not
-        # need them
-        web_tables_enabled=False,
-        web_router_enabled=False,
         autodiscover=False,
         key_serializer="raw",
         value_serializer="raw",
@@ -65,9 +60,20 @@ def create_app(settings: Settings) -> faust.App:
         recovery_consistency_check=settings.table_recovery_consistency_check,
         TableManager=CRMTableManager,
     )
+    turn_off_faust_pages(app)
     app.fetch_max_wait_ms = settings.kafka_fetch_max_wait_ms
     app.producer_buffer_max_messages = PRODUCER_BUFFER_MAX_MESSAGES
     return app
+
+
+def turn_off_faust_pages(app: faust.App) -> None:
+    """Faust's own pages would read any table key (`/table/...`), show the cluster (`/router/`,
+    `/assignment/`) and its sensors, none asking for the read API's key; routing a read to a
+    key's owner does not need them. Set on the settings object after creation: Faust's own
+    environment variables (APP_WEB_TABLES_ENABLED, APP_DEBUG...) win over its arguments."""
+    for page in ("web_tables_enabled", "web_router_enabled", "web_stats_enabled",
+                 "web_graph_enabled", "web_metrics_enabled"):
+        setattr(app.conf, page, False)
 
 
 def table_store_url(table_store: str) -> str:

@@ -68,6 +68,9 @@ def service(broker_url, module_database, postgres, salesforce):
         HUBSPOT_CLIENT_SECRET=HUBSPOT_SECRET, HUBSPOT_ACCESS_TOKEN=HUBSPOT_TOKEN,
         PIPEDRIVE_WEBHOOK_USER="pipedrive", PIPEDRIVE_WEBHOOK_PASSWORD=PIPEDRIVE_PASSWORD,
         LOG_LEVEL="debug",
+        # Faust's own variables for its pages, which must not turn them back on
+        APP_WEB_TABLES_ENABLED="true", APP_WEB_ROUTER_ENABLED="true",
+        APP_WEB_STATS_ENABLED="true", APP_WEB_GRAPH_ENABLED="true",
     ).start()
     yield process
     process.stop()
@@ -141,18 +144,21 @@ def test_the_read_api_needs_its_own_key_and_health_stays_open(answers):
 
 def test_no_page_serves_the_tables_around_the_read_key(answers):
     """Faust's own pages list the tables and read any key of them (`/table/...`) and show
-    which worker owns which partitions (`/router/`), without asking for a key."""
+    which worker owns which partitions (`/router/`, `/assignment/`), without asking for a key;
+    its environment variables (set on this module's service) do not turn them on either."""
     lookup = {"provider": "salesforce", "external_id": "001Hs00003FqYbKIAV"}
     assert post(answers, json.dumps(load_sample("account_create"))).status_code == 202
     view = wait_for(lambda: (r := read(answers, "/clients", **lookup)).status_code == 200
                     and r.json(), timeout=15)
     tables = [p["table"] for p in read(answers, "/projections").json()["projections"].values()]
     assert tables, "no table to look for"
-    for path in ("/table/", "/router/", *(f"/table/{table}/" for table in tables),
+    for path in ("/table/", "/router/", "/assignment/", "/graph/",
+                 *(f"/table/{table}/" for table in tables),
                  *(f"/table/{table}/{view['aggregate_id']}/" for table in tables),
                  *(f"/table/{table}/~partition/0/" for table in tables)):
         for key in (None, READ_KEY):
             assert read(answers, path, key).status_code == 404, (path, key)
+    assert read(answers, "/", key=None).json() == {"status": "OK"}  # Faust's index, no stats
 
 
 def test_the_read_api_answers_bad_queries_with_4xx(answers):

@@ -7,8 +7,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from app.api_keys import key_accepted
 from app.settings import Settings
-from projections.read_access import ReadAccess, key_accepted
+from projections.read_access import ReadAccess
 
 KEYS = (b"reader-old", b"reader-new")
 
@@ -23,7 +24,9 @@ def test_any_configured_key_is_accepted(presented):
 
 
 @pytest.mark.parametrize("presented", [None, "", "reader-ol", "reader-oldx", "READER-OLD",
-                                       "reader-old,reader-new"])
+                                       "reader-old,reader-new",
+                                       # bytes that are not UTF-8, as aiohttp hands them over
+                                       b"reader-old\xff".decode("utf-8", "surrogateescape")])
 def test_anything_else_is_refused(presented):
     assert not key_accepted(presented, KEYS)
 

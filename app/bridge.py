@@ -30,11 +30,12 @@ def register_bridge(app: faust.App, inbound: faust.TopicT, settings: Settings) -
             if not key_accepted(request.headers.get("X-API-Key"), settings.api_keys):
                 return self.error(401, "missing or invalid X-API-Key")
             try:
+                intake = Intake.of(request, "salesforce")
                 body, envelope = await read_json(request, settings.max_body_bytes,
                                                  SalesforceEnvelope.model_validate,
                                                  "invalid EventBridge envelope")
             except Rejected as rejected:
                 return rejected.answer(self)
-            return await accept(self, inbound, Intake.of(request, "salesforce"),
+            return await accept(self, inbound, intake,
                                 [(key, body) for key in envelope.record_keys], ack_timeout,
                                 event_id=envelope.id)

@@ -44,6 +44,7 @@ def register_hubspot_bridge(app: faust.App, inbound: faust.TopicT, settings: Set
             try:
                 body = await read_limited_body(request, settings.max_body_bytes)
                 verify_signature(request, body)
+                intake = Intake.of(request, "hubspot")
                 require_json(request)
                 raw_events, events = decode_body(body, HubSpotBatch.validate_python,
                                                  "invalid HubSpot webhook batch")
@@ -51,7 +52,7 @@ def register_hubspot_bridge(app: faust.App, inbound: faust.TopicT, settings: Set
                 return rejected.answer(self)
             messages = [(event.record_key, orjson.dumps(raw))
                         for event, raw in zip(events, raw_events, strict=True)]
-            return await accept(self, inbound, Intake.of(request, "hubspot"), messages,
+            return await accept(self, inbound, intake, messages,
                                 settings.bridge_ack_timeout_s, events=len(messages))
 
     def verify_signature(request: Request, body: bytes) -> None:

@@ -48,11 +48,12 @@ def register_pipedrive_bridge(app: faust.App, inbound: faust.TopicT, settings: S
                 return self.error(401, "missing or wrong basic auth credentials",
                                   headers=dict(CHALLENGE))
             try:
+                intake = Intake.of(request, "pipedrive")
                 body, webhook = await read_json(request, settings.max_body_bytes,
                                                 PipedriveWebhook.model_validate,
                                                 "invalid Pipedrive webhook (version 2.0 expected)")
             except Rejected as rejected:
                 return rejected.answer(self)
-            return await accept(self, inbound, Intake.of(request, "pipedrive"),
+            return await accept(self, inbound, intake,
                                 [(webhook.record_key, body)], settings.bridge_ack_timeout_s,
                                 event_id=str(webhook.meta.id))

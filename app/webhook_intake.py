@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,6 +16,8 @@ from typing import Any, TypeVar
 
 import faust
 import orjson
+from aiohttp.http_exceptions import BadHttpMessage
+from aiohttp.web_protocol import RequestPayloadError
 from faust.web import Request, Response, View
 from pydantic import ValidationError
 
@@ -25,7 +28,12 @@ from domain.ids import new_id
 log = logging.getLogger(__name__)
 
 JSON_TYPES = ("application/json",)
+JSON_CHARSETS = ("", "utf-8", "utf8")  # JSON is UTF-8 (RFC 8259)
+# what aiohttp decodes; it would read a body of any other coding as if it had none
+CONTENT_CODINGS = ("identity", "gzip", "x-gzip", "deflate")
 RETRY_LATER = {"Retry-After": "1"}
+# what is propagated as is to every event's metadata and logs: refused otherwise, not mangled
+CORRELATION_ID = re.compile(r"[ -~]{1,255}")
 
 Model = TypeVar("Model")
 
@@ -44,7 +52,11 @@ class Rejected(Exception):
 
 def require_json(request: Request) -> None:
     if request.content_type not in JSON_TYPES:
-        raise Rejected(415, f"expected application/json, got {request.content_type!r}")
+        presented = request.headers.get("Content-Type")
+        raise Rejected(415, f"expected application/json, got {presented!r}" if presented
+                       else "expected application/json, got no Content-Type")
+    if (request.charset or "").lower() not in JSON_CHARSETS:
+        raise Rejected(415, f"expected UTF-8 JSON, got charset {request.charset!r}")
 
 
 async def read_limited_body(request: Request, limit: int) -> bytes:
@@ -68,14 +80,21 @@ def decode_body(body: bytes, validate: Callable[[Any], Model], invalid: str) -> 
 
 async def read_body(request: Request, limit: int) -> bytes | None:
     """The raw body (signatures cover its exact bytes), or None when larger than `limit`."""
+    coding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if coding not in CONTENT_CODINGS:
+        raise Rejected(415, f"unsupported Content-Encoding {coding!r} "
+                            f"({', '.join(CONTENT_CODINGS)})")
     if (request.content_length or 0) > limit:
         return None
     chunks, size = [], 0
-    async for chunk in request.content.iter_any():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
+    try:
+        async for chunk in request.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
+    except (RequestPayloadError, BadHttpMessage) as error:  # e.g. a gzip body that is not
+        raise Rejected(400, f"cannot read the body: {error}") from error
     return b"".join(chunks)
 
 
@@ -97,12 +116,15 @@ class Intake:
 
     @classmethod
     def of(cls, request: Request, provider: str) -> Intake:
-        return cls(provider, request.headers.get("X-Correlation-ID") or new_id())
+        presented = request.headers.get("X-Correlation-ID")
+        if presented and not CORRELATION_ID.fullmatch(presented):
+            raise Rejected(400, "X-Correlation-ID must be 1-255 printable ASCII characters")
+        return cls(provider, presented or new_id())
 
     @property
     def headers(self) -> dict[str, bytes]:
         """With the bridge span's trace context, so the command's spans join its trace."""
-        return tracing.inject({"correlation-id": self.correlation_id.encode()[:255],
+        return tracing.inject({"correlation-id": self.correlation_id.encode(),
                                "received-at": self.received_at.encode(),
                                "provider": self.provider.encode()})
 

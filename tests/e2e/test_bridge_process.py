@@ -5,9 +5,11 @@ the consumer group (the worker keeps every partition)."""
 from __future__ import annotations
 
 import copy
+import gzip
 import uuid
 
 import httpx
+import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from service_process import API_KEY, ServiceProcess, load_sample, wait_for
@@ -53,6 +55,31 @@ def test_the_bridge_refuses_what_the_worker_refuses(bridge):
     assert malformed.status_code == 400 and "malformed JSON" in malformed.json()["error"]
     wrong_shape = httpx.post(url, json={"detail": {}}, headers={"X-API-Key": API_KEY})
     assert wrong_shape.status_code == 422 and wrong_shape.json()["errors"]
+
+
+def test_bad_encodings_and_headers_get_a_4xx_with_the_reason(bridge):
+    url = f"{bridge.url}/events/salesforce/"
+    body = orjson.dumps(load_sample("account_create"))
+
+    def post(content: bytes = body, **headers: str | bytes) -> httpx.Response:
+        return httpx.post(url, content=content, headers={
+            "X-API-Key": API_KEY, "Content-Type": "application/json", **headers})
+
+    for headers, status, reason in [
+        ({"Content-Type": "application/json; charset=iso-8859-1"}, 415, "UTF-8"),
+        ({"Content-Type": ""}, 415, "no Content-Type"),
+        ({"Content-Encoding": "foo"}, 415, "Content-Encoding"),
+        ({"Content-Encoding": "gzip"}, 400, "cannot read the body"),  # the body is not gzip
+        ({"X-Correlation-ID": b"corr-\xff\xfe"}, 400, "X-Correlation-ID"),
+        ({"X-Correlation-ID": "c" * 256}, 400, "X-Correlation-ID"),
+    ]:
+        answer = post(**headers)
+        assert answer.status_code == status and reason in answer.json()["error"], (headers,
+                                                                                    answer.text)
+    accepted = post(gzip.compress(body), **{"Content-Encoding": "gzip",
+                                           "Content-Type": "application/json; charset=utf-8",
+                                           "X-Correlation-ID": "c" * 255})
+    assert accepted.status_code == 202 and accepted.json()["correlation_id"] == "c" * 255
 
 
 def test_the_bridge_reports_itself_and_never_joins_the_consumer_group(bridge, module_service):

@@ -47,6 +47,10 @@ def test_the_signature_is_base64_hmac_sha256_of_method_uri_body_and_timestamp():
     ({"signature": None}, "missing"),
     ({"timestamp": None}, "missing"),
     ({"timestamp": "yesterday"}, "not epoch milliseconds"),
+    ({"timestamp": "\u00b2"}, "not epoch milliseconds"),  # a digit to str.isdigit, not to int()
+    ({"timestamp": "1" * 5000}, "not epoch milliseconds"),  # more digits than int() parses
+    # a header that is not UTF-8, as aiohttp hands it over
+    ({"signature": b"\xff\xfe".decode("utf-8", "surrogateescape")}, "does not match"),
 ])
 def test_a_wrong_stale_or_missing_signature_is_rejected(overrides, reason):
     with pytest.raises(SignatureRejected, match=reason):

@@ -30,6 +30,14 @@ class PartitionsUnavailable(Exception):
                          f"answered twice {sorted(doubled)} (rebalancing?)")
 
 
+class PeerUnavailable(Exception):
+    """A worker owning partitions of the answer did not give its part."""
+
+    def __init__(self, host: URL, error: Exception):
+        super().__init__(f"the worker at {host} did not answer for its partitions "
+                         f"({type(error).__name__}: {error}; rebalancing?)")
+
+
 class Cluster:
     def __init__(self, app: faust.App, partitions: int, timeout_s: float = 5.0):
         self.app = app
@@ -68,10 +76,13 @@ class Cluster:
         target = url.with_scheme(host.scheme).with_host(host.host).with_port(host.port)
         target = target.update_query(scope=LOCAL_SCOPE)
         timeout = aiohttp.ClientTimeout(total=self.timeout_s)
-        async with self.app.http_client.get(target, timeout=timeout,
-                                            headers=dict(headers)) as response:
-            response.raise_for_status()
-            return await response.json()
+        try:
+            async with self.app.http_client.get(target, timeout=timeout,
+                                                headers=dict(headers)) as response:
+                response.raise_for_status()
+                return await response.json()
+        except (aiohttp.ClientError, TimeoutError, ValueError) as error:  # down, slow, refused
+            raise PeerUnavailable(host, error) from error
 
     def _check_coverage(self, answers: list[Mapping[str, Any]]) -> None:
         seen: set[int] = set()

@@ -7,16 +7,24 @@ by external id, aggregate views and progress are gathered from every owner (`Clu
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import faust
 from faust.web import Request, Response, View
+from multidict import MultiMapping
 from yarl import URL
 
 from projections.advances import TableAdvances
-from projections.cluster import LOCAL_SCOPE, Cluster, LocalAnswer, PartitionsUnavailable
+from projections.cluster import (
+    LOCAL_SCOPE,
+    Cluster,
+    LocalAnswer,
+    PartitionsUnavailable,
+    PeerUnavailable,
+)
 from projections.entry import visible
 from projections.projector import is_record_key
 from projections.queries import (
@@ -27,6 +35,7 @@ from projections.queries import (
     merge_progress,
     merge_totals,
 )
+from projections.query_params import check_names, integer, seconds
 from projections.read_access import ReadAccess
 from projections.tables import ProjectionTable, ProjectionTables
 
@@ -34,6 +43,7 @@ DEFAULT_PAGE = 100
 MAX_PAGE = 500
 PAGING = ("limit", "after", "scope")
 MAX_HISTORY_PAGE = 1000  # events of one aggregate's audit history per answer (and the default)
+MAX_VERSION = 2**31 - 1  # an event's version is a PostgreSQL integer
 LOOKUP = ("provider", "external_id")
 WAITING = ("min_version", "wait")
 MAX_WAIT_S = 10.0
@@ -71,19 +81,23 @@ def register_read_api(app: faust.App, tables: ProjectionTables, cluster: Cluster
             except ValueError as error:
                 return self.error(400, str(error))
             # aggregate ids are UUIDs: anything else is unknown (not a database error, a 500)
-            known = _is_uuid(aggregate_id)
+            known = _canonical_uuid(aggregate_id)
             # one more than a page: whether there is a next one
-            events = await history(aggregate_id, after, limit + 1) if known else []
-            if not events and not (after and known and await history(aggregate_id, 0, 1)):
+            events = await history(known, after, limit + 1) if known else []
+            if not events and not (after and known and await history(known, 0, 1)):
                 return self.error(404, f"no events for aggregate {aggregate_id}")
             page = events[:limit]  # empty past the end of a history
-            return self.json({"aggregate_id": aggregate_id, "events": page, "limit": limit,
+            return self.json({"aggregate_id": known, "events": page, "limit": limit,
                               "next": page[-1]["version"] if len(events) > limit else None})
 
     @app.page("/views/{view}")
     @access.guard
     class AggregateView(View):
         async def get(self, request: Request, view: str) -> Response:
+            try:
+                _checked(request.query, ("scope",))
+            except ValueError as error:
+                return self.error(400, str(error))
             table = tables.with_view(view)
             if table is None:
                 return self.error(404, f"no view {view!r}")
@@ -100,14 +114,23 @@ def register_read_api(app: faust.App, tables: ProjectionTables, cluster: Cluster
     @access.guard
     class Projections(View):
         async def get(self, request: Request) -> Response:
+            try:
+                _checked(request.query, ("scope", "projection"))
+            except ValueError as error:
+                return self.error(400, str(error))
+            wanted = request.query.get("projection")
+            if wanted is not None and wanted not in tables:
+                return self.error(404, f"no projection {wanted!r}; known: {sorted(tables)}")
             if request.query.get("scope") == LOCAL_SCOPE:  # one projection, asked by a peer
-                table = tables.get(request.query.get("projection", ""))
-                if table is None:
-                    return self.error(404, "no such projection")
+                if wanted is None:
+                    return self.error(400, "scope=local needs projection=NAME")
+                table = tables[wanted]
                 return await _gather(self, cluster, table, request, _progress_answer(table),
                                      access=access)
             report = {}
             for name, table in tables.items():
+                if wanted is not None and name != wanted:
+                    continue
                 answers = await _gather(self, cluster, table, request, _progress_answer(table),
                                         url=request.url.update_query(projection=name),
                                         access=access)
@@ -159,32 +182,42 @@ def _register_collection(app: faust.App, table: ProjectionTable, cluster: Cluste
     @access.guard
     class ById(View):
         async def get(self, request: Request, aggregate_id: str) -> Response:
+            try:
+                check_names(request.query, WAITING)
+            except ValueError as error:
+                return self.error(400, str(error))
             await _know_partitions(app, store)
-            return await routed_get(self, request, aggregate_id=aggregate_id)
+            try:  # Faust forwards a key another worker owns to that worker
+                return await routed_get(self, request, aggregate_id=aggregate_id)
+            except (aiohttp.ClientError, TimeoutError) as error:
+                return self.error(503, f"the worker owning {aggregate_id} did not answer "
+                                       f"({type(error).__name__}: rebalancing?); retry")
 
     @app.page(f"/{collection}", name=f"{collection}-list")
     @access.guard
     class Listing(View):
         async def get(self, request: Request) -> Response:
             query = request.query
-            unknown = sorted(set(query) - allowed)
-            if unknown:
-                return self.error(400, f"unknown parameters {unknown}; filters: "
-                                       f"{sorted(table.projection.filters)}")
+            try:
+                _checked(query, allowed)
+            except ValueError as error:
+                return self.error(400, str(error))
             provider, external_id = query.get("provider"), query.get("external_id")
             if provider or external_id:
                 if not (provider and external_id):
                     return self.error(400, "provider and external_id go together")
+                extra = sorted(set(query) - {*LOOKUP, *WAITING, "scope"})
+                if extra:
+                    return self.error(400, f"a lookup by provider and external_id takes "
+                                           f"min_version and wait, not {extra}")
                 return await self.lookup(request, f"{provider}:{external_id}")
             if set(WAITING) & set(query):
                 return self.error(400, "min_version and wait go with a lookup by provider and "
                                        "external_id, or a record by id")
             try:
-                limit = int(query.get("limit", DEFAULT_PAGE))
-            except ValueError:
-                return self.error(400, "limit must be an integer")
-            if not 1 <= limit <= MAX_PAGE:
-                return self.error(400, f"limit must be between 1 and {MAX_PAGE}")
+                limit = integer(query, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
+            except ValueError as error:
+                return self.error(400, str(error))
             after = query.get("after")
             filters = {name: query[name] for name in table.projection.filters if name in query}
             answers = await _gather(self, cluster, table, request, lambda parts: local_page(
@@ -231,47 +264,35 @@ class Wanted:
     wait_s: float = 0.0
 
     @classmethod
-    def of(cls, query: Mapping[str, str]) -> Wanted:
-        try:
-            min_version = int(query.get("min_version", 1))
-        except ValueError:
-            raise ValueError("min_version must be an integer") from None
-        try:
-            wait_s = float(query.get("wait", 0))
-        except ValueError:
-            raise ValueError("wait must be a number of seconds") from None
-        if min_version < 1:
-            raise ValueError("min_version must be at least 1")
-        if not 0 <= wait_s <= MAX_WAIT_S:
-            raise ValueError(f"wait must be between 0 and {MAX_WAIT_S:g} seconds")
-        return cls(min_version, wait_s)
+    def of(cls, query: MultiMapping[str]) -> Wanted:
+        return cls(integer(query, "min_version", 1, 1), seconds(query, "wait", MAX_WAIT_S))
 
     def reached(self, found: Mapping[str, Any] | None) -> bool:
         return found is not None and found["version"] >= self.min_version
 
 
-def _history_page(query: Mapping[str, str]) -> tuple[int, int]:
+def _history_page(query: MultiMapping[str]) -> tuple[int, int]:
     """`after` (a version, 0: from the start) and `limit` of an audit history page."""
-    unknown = sorted(set(query) - {"after", "limit"})
-    if unknown:
-        raise ValueError(f"unknown query parameters: {', '.join(unknown)} (after, limit)")
-    try:
-        after, limit = int(query.get("after", 0)), int(query.get("limit", MAX_HISTORY_PAGE))
-    except ValueError:
-        raise ValueError("after and limit must be integers") from None
-    if after < 0:
-        raise ValueError("after must be a version, 0 or more")
-    if not 1 <= limit <= MAX_HISTORY_PAGE:
-        raise ValueError(f"limit must be between 1 and {MAX_HISTORY_PAGE}")
-    return after, limit
+    check_names(query, ("after", "limit"))
+    return (integer(query, "after", 0, 0, MAX_VERSION),
+            integer(query, "limit", MAX_HISTORY_PAGE, 1, MAX_HISTORY_PAGE))
 
 
-def _is_uuid(text: str) -> bool:
+def _checked(query: MultiMapping[str], allowed: Iterable[str]) -> None:
+    """Raise `ValueError` unless the query holds only `allowed` names, once each, and a
+    `scope` (a peer's question) is `local`."""
+    check_names(query, allowed)
+    if query.get("scope", LOCAL_SCOPE) != LOCAL_SCOPE:
+        raise ValueError(f"scope must be {LOCAL_SCOPE!r} (a worker's own partitions)")
+
+
+def _canonical_uuid(text: str) -> str | None:
+    """The id in PostgreSQL's form, or None if it is no UUID (Python's parser also takes
+    forms PostgreSQL refuses, such as `urn:uuid:...`)."""
     try:
-        uuid.UUID(text)
+        return str(uuid.UUID(text))
     except ValueError:
-        return False
-    return True
+        return None
 
 
 async def _gather(view: View, cluster: Cluster, table: ProjectionTable, request: Request,
@@ -284,7 +305,7 @@ async def _gather(view: View, cluster: Cluster, table: ProjectionTable, request:
     try:
         return await cluster.gather(table, url or request.url, answer,
                                     headers=access.forwarded_headers(request))
-    except PartitionsUnavailable as error:
+    except (PartitionsUnavailable, PeerUnavailable) as error:
         return view.error(503, str(error))
 
 

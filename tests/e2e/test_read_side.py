@@ -190,6 +190,50 @@ def test_waiting_reads_refuse_what_they_cannot_wait_for(http, params, reason):
     assert listing.status_code == 400 and "go with a lookup" in listing.text
 
 
+@pytest.mark.parametrize(("path", "params", "reason"), [
+    ("/clients/{id}", {"limit": "5"}, "unknown parameters"),
+    ("/clients/{id}", {"min_version": "1", "wait": "0.1", "extra": "1"}, "unknown parameters"),
+    ("/clients", {"provider": "salesforce", "external_id": "001X", "limit": "abc"},
+     "a lookup by provider and external_id takes"),
+    ("/clients", {"limit": "\uff15"}, "limit must be an integer"),  # a full-width 5
+    ("/clients", {"limit": "1_0"}, "limit must be an integer"),
+    ("/clients", {"limit": "501"}, "limit must be between 1 and 500"),
+    ("/clients", {"limit": ["5", "abc"]}, "given more than once"),
+    ("/clients", {"scope": "everything"}, "scope must be"),
+    ("/views/clients-by-status", {"unknown": "1"}, "unknown parameters"),
+    ("/views/clients-by-status", {"wait": "1"}, "unknown parameters"),
+    ("/projections", {"unknown": "1"}, "unknown parameters"),
+    ("/clients", {"provider": "salesforce", "external_id": "001X", "wait": "nan"},
+     "wait must be a number of seconds"),
+    ("/clients", {"provider": "salesforce", "external_id": "001X", "wait": "1e1"},
+     "wait must be a number of seconds"),
+    ("/aggregates/{id}/events", {"after": "2147483648"}, "after must be between"),
+    ("/aggregates/{id}/events", {"after": "9" * 30}, "after must be an integer"),
+])
+def test_every_read_refuses_a_query_it_does_not_understand(http, path, params, reason):
+    response = http.get(path.format(id=uuid.uuid4()), params=params)
+
+    assert response.status_code == 400 and reason in response.json()["error"], response.text
+
+
+def test_projections_answer_for_one_projection_when_asked(http):
+    report = http.get("/projections", params={"projection": "clients"}).json()["projections"]
+    assert list(report) == ["clients"] and report["clients"]["table"].startswith("clients")
+    unknown = http.get("/projections", params={"projection": "nope"})
+    assert unknown.status_code == 404 and "clients" in unknown.json()["error"]
+
+
+def test_an_aggregate_id_in_another_uuid_form_reads_the_same_history(http):
+    record = f"001UID{tag()}"
+    post(http, account(record))
+    aggregate_id = at_version(http, "clients", record, 1)["aggregate_id"]
+    for form in (aggregate_id.upper(), f"urn:uuid:{aggregate_id}", aggregate_id.replace("-", "")):
+        answer = http.get(f"/aggregates/{form}/events")
+        assert answer.status_code == 200, (form, answer.text)
+        assert answer.json()["aggregate_id"] == aggregate_id
+        assert [e["version"] for e in answer.json()["events"]] == [1]
+
+
 def test_lists_filter_by_status_and_industry_and_page_with_a_cursor(http):
     industry = f"Ind-{tag()}"
     records = [f"001LIST{tag()}" for _ in range(5)]

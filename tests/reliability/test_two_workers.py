@@ -104,10 +104,20 @@ def test_partitions_split_between_two_workers_and_the_survivor_takes_over_a_kill
         post_all(first, [account("account_create", record_id) for record_id in early])
         wait_for(lambda: asyncio.run(stored_counts(fresh_database))[1] == BEFORE_KILL,
                  timeout=30, interval=0.5)
-        assert_reads_by_id_are_routed_to_the_owner(first, second, early, first_owns)
+        aggregate_ids = assert_reads_by_id_are_routed_to_the_owner(first, second, early,
+                                                                   first_owns)
         assert_waiting_lookups_see_records_of_either_worker(first, second)
 
         first.kill()
+        # until the group notices (a session timeout of 6 s), the dead worker still owns its
+        # partitions: an answer that needs them is a 503 with the reason, not a 500
+        on_first = next(a for a in aggregate_ids if partition_for(a, PARTITIONS) in first_owns)
+        with second.client() as http:
+            gathered = http.get("/clients", params={"limit": 5})
+            routed = http.get(f"/clients/{on_first}")
+        for answer in (gathered, routed):
+            assert answer.status_code == 503 and "rebalancing?" in answer.json()["error"], \
+                answer.text
         post_all(second, [account("account_update", record_id) for record_id in early]
                  + [account("account_create", record_id) for record_id in late])
 
@@ -128,9 +138,11 @@ def test_partitions_split_between_two_workers_and_the_survivor_takes_over_a_kill
 
 
 def assert_reads_by_id_are_routed_to_the_owner(first: ServiceProcess, second: ServiceProcess,
-                                               record_ids: list[str], first_owns: set[int]):
+                                               record_ids: list[str], first_owns: set[int]
+                                               ) -> list[str]:
     """Each worker answers GET /clients/{id} for every record, also those whose table partition
-    (the aggregate id's) the other worker owns: Faust's table routing forwards the request."""
+    (the aggregate id's) the other worker owns: Faust's table routing forwards the request.
+    Returns the records' aggregate ids."""
     with first.client() as one, second.client() as other:
         views = wait_for(lambda: (found := [view(one, r) for r in record_ids]) and all(found)
                          and found, timeout=30, interval=0.5)
@@ -147,6 +159,7 @@ def assert_reads_by_id_are_routed_to_the_owner(first: ServiceProcess, second: Se
             assert sorted(item["aggregate_id"] for item in page["items"]) == sorted(aggregate_ids)
             rows = http.get("/views/clients-by-industry").json()["rows"]
             assert {"industry": "Manufacturing", "count": len(record_ids)} in rows
+    return aggregate_ids
 
 
 def assert_waiting_lookups_see_records_of_either_worker(first: ServiceProcess,

@@ -10,39 +10,36 @@ import subprocess
 import sys
 from collections.abc import Iterator
 
-from pydantic import ValidationError
-
+from app.command_failures import (
+    ConfigurationError,
+    check_services,
+    connect_database,
+    fail,
+    failures_in_one_line,
+    load_settings,
+)
+from app.dead_letter_commands import add_dead_letter_commands
 from app.embedded import EmbeddedBroker, EmbeddedPostgres
-from app.operator_commands import add_operator_commands
+from app.send_samples import add_send_samples_command
 from app.settings import Settings
+from app.status_command import add_status_command
 
 log = logging.getLogger("crm_events")
 
 
-def load_settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as error:
-        for problem in error.errors():
-            variable = "_".join(str(part) for part in problem["loc"]).upper()
-            print(f"configuration error: {variable}: {problem['msg']}", file=sys.stderr)
-        raise SystemExit(2) from None
-
-
 def require_bridge_keys(settings: Settings) -> None:
     if not settings.bridge_api_keys:
-        print("configuration error: BRIDGE_API_KEYS: at least one key is required",
-              file=sys.stderr)
-        raise SystemExit(2)
+        raise ConfigurationError("BRIDGE_API_KEYS", "at least one key is required")
 
 
 @contextlib.contextmanager
-def embedded_defaults(settings: Settings) -> Iterator[Settings]:
-    """Start what is not configured: a tansu broker and/or PostgreSQL under DATA_DIR."""
+def embedded_defaults(settings: Settings, *, broker_needed: bool = True) -> Iterator[Settings]:
+    """Start what is not configured: a tansu broker (unless not needed) and/or PostgreSQL under
+    DATA_DIR."""
     broker = postgres = None
     try:
         env = {}
-        if settings.embedded_broker:
+        if broker_needed and settings.embedded_broker:
             broker = EmbeddedBroker(settings.embedded_broker_port,
                                     settings.data_dir / "broker.log").start()
             env["KAFKA_BROKER_URL"] = broker.url
@@ -151,8 +148,7 @@ def command_run(args: argparse.Namespace) -> None:
 def command_bridge(args: argparse.Namespace) -> None:
     settings = load_settings()
     if settings.embedded_broker:
-        print("configuration error: `bridge` needs KAFKA_BROKER_URL", file=sys.stderr)
-        raise SystemExit(2)
+        raise ConfigurationError("KAFKA_BROKER_URL", "`bridge` needs it")
     require_bridge_keys(settings)
     run_bridge(settings)
 
@@ -160,31 +156,26 @@ def command_bridge(args: argparse.Namespace) -> None:
 def command_worker(args: argparse.Namespace) -> None:
     settings = load_settings()
     if settings.embedded_broker or settings.embedded_postgres:
-        print("configuration error: `worker` needs KAFKA_BROKER_URL and DATABASE_URL "
-              "(use `run` for embedded defaults)", file=sys.stderr)
-        raise SystemExit(2)
+        raise ConfigurationError("KAFKA_BROKER_URL and DATABASE_URL",
+                                 "`worker` needs both (use `run` for embedded defaults)")
     run_worker(settings)
 
 
 def command_migrate(args: argparse.Namespace) -> None:
     import asyncio
 
-    import asyncpg
-
     from app.migrate import migrate
 
-    settings = load_settings()
-
-    async def apply() -> int:
-        connection = await asyncpg.connect(settings.postgres_dsn)
+    async def apply(settings: Settings) -> int:
+        connection = await connect_database(settings)
         try:
             return await migrate(connection)
         finally:
             await connection.close()
 
-    with embedded_defaults(settings) as resolved:
-        settings = resolved
-        print(f"schema at version {asyncio.run(apply())}")
+    # only PostgreSQL: the schema is all a migration touches
+    with embedded_defaults(load_settings(), broker_needed=False) as settings:
+        print(f"schema at version {asyncio.run(apply(settings))}")
 
 
 def command_projections_list(args: argparse.Namespace) -> None:
@@ -206,11 +197,11 @@ def command_projections_rebuild(args: argparse.Namespace) -> None:
     settings = load_settings()
     catalog = projections()
     if args.name not in catalog:
-        print(f"no projection {args.name!r}; known: {', '.join(catalog)}", file=sys.stderr)
-        raise SystemExit(2)
+        fail(f"no projection {args.name!r}; known: {', '.join(catalog)}", 2)
     projection = catalog[args.name]
 
     async def run() -> rebuild.RebuildReport:
+        await check_services(settings)
         pool = await create_pool(settings.postgres_dsn, min_size=1, max_size=2)
         try:
             total = await event_feed.count_after(pool, 0, projection.aggregate_types)
@@ -229,72 +220,6 @@ def command_projections_rebuild(args: argparse.Namespace) -> None:
           f"they catch up on events recorded after position {report.built_through:,}")
 
 
-def command_dead_letter(args: argparse.Namespace) -> None:
-    """`dead-letter list` and `dead-letter replay`: see app/dead_letter_replay.py."""
-    import asyncio
-
-    import orjson
-
-    from app import dead_letter_replay as letters
-    from app.db import create_pool
-    from app.migrate import migrate
-    from projections.rebuild import bootstrap_servers
-
-    settings = load_settings()
-    bootstrap = bootstrap_servers(settings.broker_url)
-    if args.action == "replay" and not (args.stage or args.id):
-        print("choose what to replay: --stage (e.g. crm) and/or --id PARTITION:OFFSET",
-              file=sys.stderr)
-        raise SystemExit(2)
-
-    async def run() -> None:
-        pool = await create_pool(settings.postgres_dsn, min_size=1, max_size=2)
-        try:
-            async with pool.acquire() as connection:
-                await migrate(connection)  # the replay ledger may be newer than the worker
-            found = letters.select(
-                await letters.read_letters(bootstrap, settings.dead_letter_topic, pool),
-                stages=args.stage or (), ids=args.id or (), limit=args.limit,
-                pending_only=args.action == "replay" or args.pending)
-            if args.action == "list":
-                for letter in found:
-                    print(orjson.dumps({"id": letter.id, **letter.record}).decode() if args.json
-                          else letter.summary())
-                if not args.json:
-                    print(f"{len(found)} dead letters on {settings.dead_letter_topic}")
-                return
-            if args.dry_run:
-                print(f"would replay {len(found)}: {' '.join(x.id for x in found) or '-'}")
-                return
-            report = await letters.replay(found, bootstrap, pool)
-            for letter in report.replayed:
-                print(f"replayed {letter.id} ({letter.stage}) to {letter.origin_topic}")
-            print(report.summary())
-        finally:
-            await pool.close()
-
-    asyncio.run(run())
-
-
-def add_dead_letter_commands(commands: argparse._SubParsersAction) -> None:
-    actions = commands.add_parser(
-        "dead-letter", help="list or replay what the service parked on the dead-letter topic"
-    ).add_subparsers(dest="action", required=True)
-    listing = actions.add_parser("list", help="print dead letters (oldest first)")
-    replaying = actions.add_parser(
-        "replay", help="re-submit parked messages to their inbound topic, once each")
-    for parser in (listing, replaying):
-        parser.add_argument("--stage", action="append", help="only this stage (repeatable): "
-                            "decode, validation, domain, crm, resync, unexpected")
-        parser.add_argument("--id", action="append", help="only this letter, PARTITION:OFFSET "
-                            "as `list` shows it (repeatable)")
-        parser.add_argument("--limit", type=int, help="only the newest N")
-        parser.set_defaults(func=command_dead_letter)
-    listing.add_argument("--pending", action="store_true", help="hide replayed letters")
-    listing.add_argument("--json", action="store_true", help="whole records, one JSON a line")
-    replaying.add_argument("--dry-run", action="store_true", help="show what would be replayed")
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="crm-events", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -304,7 +229,8 @@ def main(argv: list[str] | None = None) -> None:
                         ).set_defaults(func=command_worker)
     commands.add_parser("bridge", help="only the webhook endpoints, in a producer-only process "
                         "on BRIDGE_PORT (needs KAFKA_BROKER_URL)").set_defaults(func=command_bridge)
-    commands.add_parser("migrate", help="apply database migrations").set_defaults(
+    commands.add_parser("migrate", help="apply database migrations (needs only PostgreSQL: "
+                        "an embedded one when DATABASE_URL is unset)").set_defaults(
         func=command_migrate)
     projection_commands = commands.add_parser(
         "projections", help="read-model projections").add_subparsers(dest="action", required=True)
@@ -316,11 +242,17 @@ def main(argv: list[str] | None = None) -> None:
     rebuild_parser.add_argument("name", help="projection name (see `projections list`)")
     rebuild_parser.set_defaults(func=command_projections_rebuild)
     add_dead_letter_commands(commands)
-    add_operator_commands(commands)
+    add_send_samples_command(commands)
+    add_status_command(commands)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-    args.func(args)
+    # the service's own lines, and only the libraries' warnings (aiokafka's INFO lines on every
+    # connection would bury a command's output)
+    logging.basicConfig(level=logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for ours in ("app", "projections", "crm_events"):
+        logging.getLogger(ours).setLevel(logging.INFO)
+    with failures_in_one_line():
+        args.func(args)
 
 
 if __name__ == "__main__":

@@ -59,10 +59,14 @@ class ParkedLetter:
     def replayable(self) -> bool:
         return bool(self.origin_topic and "original_b64" in self.record)
 
+    def to_json(self) -> dict[str, Any]:
+        """What `list --json` prints: the id, when it was replayed (None while parked), the
+        record."""
+        return {"id": self.id, "replayed_at": self.replayed_at, **self.record}
+
     def summary(self) -> str:
         record = self.record
-        state = (f"replayed {self.replayed_at:%Y-%m-%d %H:%M:%S}" if self.replayed_at
-                 else "parked")
+        state = f"replayed{_at(self.replayed_at)}" if self.replayed_at else "parked"
         return (f"{self.id:>10}  {self.stage:<10} {self.failed_at[:19]:19}  "
                 f"{state:<28} {record.get('source_event_id') or '-'}\n"
                 f"{'':>12}{record.get('reason', '')}")
@@ -74,22 +78,42 @@ class ReplayReport:
     already_replayed: list[ParkedLetter] = field(default_factory=list)
     not_replayable: list[ParkedLetter] = field(default_factory=list)
 
-    def summary(self) -> str:
-        return (f"replayed {len(self.replayed)} dead letters; skipped "
-                f"{len(self.already_replayed)} replayed before and "
+    def skipped_by_id(self, ids: Collection[str]) -> list[str]:
+        """Why each letter asked for by id is not sent (a stage's are only counted)."""
+        return [*(f"{x.id} was replayed before{_at(x.replayed_at)}: not sent again"
+                  for x in self.already_replayed if x.id in ids),
+                *(f"{x.id} has no inbound origin: it cannot be replayed"
+                  for x in self.not_replayable if x.id in ids)]
+
+    def skipped(self) -> str:
+        return (f"{len(self.already_replayed)} replayed before and "
                 f"{len(self.not_replayable)} without an inbound origin")
+
+    def summary(self) -> str:
+        return f"replayed {len(self.replayed)} dead letters; skipped {self.skipped()}"
 
 
 def select(letters: Iterable[ParkedLetter], *, stages: Collection[str] = (),
            ids: Collection[str] = (), pending_only: bool = False,
            limit: int | None = None) -> list[ParkedLetter]:
-    """Letters of any of `stages` or `ids` (both empty: all), oldest first; with `limit`, the
-    newest `limit` of them."""
+    """Letters of any of `stages` or `ids` (both empty: all), oldest first: the order they
+    failed in; with `limit`, the oldest `limit` of them."""
     chosen = [letter for letter in letters
-              if (not stages or letter.stage in stages) and (not ids or letter.id in ids)
+              if ((not stages and not ids) or letter.stage in stages or letter.id in ids)
               and not (pending_only and letter.replayed_at)]
     chosen.sort(key=lambda letter: (letter.failed_at, letter.partition, letter.offset))
-    return chosen[-limit:] if limit else chosen
+    return chosen[:limit]
+
+
+def plan_replay(asked: Sequence[ParkedLetter],
+                limit: int | None = None) -> tuple[list[ParkedLetter], ReplayReport]:
+    """What a replay of `asked` (oldest first) sends: the oldest `limit` (default all) of those
+    not replayed before, so that a partial replay re-submits a record's changes in the order
+    they failed in; and a report already naming the letters it skips."""
+    report = ReplayReport(already_replayed=[x for x in asked if x.replayed_at],
+                          not_replayable=[x for x in asked
+                                          if not x.replayed_at and not x.replayable])
+    return [x for x in asked if not x.replayed_at and x.replayable][:limit], report
 
 
 async def read_letters(bootstrap: str, topic: str, pool: asyncpg.Pool) -> list[ParkedLetter]:
@@ -104,19 +128,20 @@ async def read_letters(bootstrap: str, topic: str, pool: asyncpg.Pool) -> list[P
                 (letter.partition, letter.offset, letter.failed_at))) for letter in letters]
 
 
-async def replay(letters: Sequence[ParkedLetter], bootstrap: str,
-                 pool: asyncpg.Pool) -> ReplayReport:
-    report = ReplayReport()
+async def replay(asked: Sequence[ParkedLetter], bootstrap: str, pool: asyncpg.Pool, *,
+                 limit: int | None = None) -> ReplayReport:
+    """Re-submit the letters `plan_replay` picks from `asked`, in that order."""
+    to_send, report = plan_replay(asked, limit)
+    if not to_send:
+        return report
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
                                 enable_idempotence=False)
-    await producer.start()
     try:
-        for letter in letters:
-            if not letter.replayable:
-                report.not_replayable.append(letter)
-            elif await replay_letter(letter, producer, pool):
+        await producer.start()
+        for letter in to_send:
+            if await replay_letter(letter, producer, pool):
                 report.replayed.append(letter)
-            else:
+            else:  # by another replay since the letters were read
                 report.already_replayed.append(letter)
     finally:
         await producer.stop()
@@ -152,8 +177,8 @@ async def _read_topic(bootstrap: str, topic: str) -> list[Any]:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
                                 group_id=None, auto_offset_reset="earliest",
                                 fetch_max_wait_ms=100)
-    await consumer.start()
     try:
+        await consumer.start()  # in the try: a consumer that failed to start is closed too
         partitions = await _partitions(consumer, topic)
         if not partitions:
             return []
@@ -180,6 +205,10 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicParti
     # the client's cached copy, which once lacked a topic the fetch had listed (a TypeError).
     cluster = await consumer._client.fetch_all_metadata()
     return [TopicPartition(topic, p) for p in sorted(cluster.partitions_for_topic(topic) or ())]
+
+
+def _at(moment: datetime | None) -> str:
+    return f" {moment:%Y-%m-%d %H:%M:%S}" if moment else ""
 
 
 def _decode(value: bytes) -> dict[str, Any]:

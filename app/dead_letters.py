@@ -27,9 +27,13 @@ class InboundMessage:
         return self.headers.get("correlation-id", "")
 
 
+# Where in the worker a message failed (a re-sync request is parked as `resync`).
+STAGES = ("decode", "validation", "domain", "crm", "resync", "unexpected")
+
+
 @dataclass(frozen=True)
 class DeadLetter:
-    stage: str  # decode | validation | domain | crm | resync | unexpected
+    stage: str  # one of STAGES
     reason: str
     message: InboundMessage
     problems: list[ValidationProblem] = field(default_factory=list)

@@ -162,7 +162,7 @@ def test_send_samples_posts_every_sample_in_commit_order_with_a_progress_bar(mod
     done = cli(module_service, "send-samples", "--url", module_service.url, "--repeat", "2")
 
     assert done.returncode == 0, done.stderr
-    assert "24 events posted" in done.stdout and "(202: 24)" in done.stdout
+    assert "24 of 24 events posted" in done.stdout and "(202: 24)" in done.stdout
     assert "posting: 100%" in done.stderr and "24/24" in done.stderr
     with module_service.client() as http:
         # round 1 is the samples themselves, round 2 the same story about new records
@@ -174,7 +174,7 @@ def test_send_samples_posts_every_sample_in_commit_order_with_a_progress_bar(mod
 def test_send_samples_fails_with_the_answers_when_the_key_is_wrong(module_service):
     done = cli(module_service, "send-samples", "--url", module_service.url, "--key", "nope")
     assert done.returncode == 1
-    assert "(401: 12)" in done.stdout
+    assert "12 of 12 events posted" in done.stdout and "(401: 12)" in done.stdout
     assert "account_create (round 1): 401" in done.stderr
 
 

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 from app.command_failures import (
     ConfigurationError,
@@ -85,8 +86,7 @@ def run_worker(settings: Settings) -> None:
     worker = faust.Worker(app, runtime, loglevel=settings.log_level.upper(),
                           logging_config=logging_config(settings.log_format, settings.log_level))
     try:
-        with contextlib.suppress(SystemExit):  # the worker exits; embedded services stop after
-            worker.execute_from_commandline()
+        run_until_stopped(worker)
     finally:
         tracing.shutdown()
 
@@ -107,10 +107,19 @@ def run_bridge(settings: Settings) -> None:
     worker = faust.Worker(app, loglevel=settings.log_level.upper(),
                           logging_config=logging_config(settings.log_format, settings.log_level))
     try:
-        with contextlib.suppress(SystemExit):
-            worker.execute_from_commandline()
+        run_until_stopped(worker)
     finally:
         tracing.shutdown()
+
+
+def run_until_stopped(worker: Any) -> None:
+    """Run a Faust worker until it exits. A clean stop returns (so the embedded services stop
+    after it); a crash keeps its non-zero exit code, which restart policies go by."""
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as stop:
+        if stop.code not in (None, 0):
+            raise
 
 
 @contextlib.contextmanager

@@ -57,7 +57,7 @@ class ParkedLetter:
 
     @property
     def replayable(self) -> bool:
-        return bool(self.origin_topic and "original_b64" in self.record)
+        return bool(self.origin_topic and self.record.get("original_b64") is not None)
 
     def to_json(self) -> dict[str, Any]:
         """What `list --json` prints: the id, when it was replayed (None while parked), the

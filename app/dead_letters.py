@@ -53,5 +53,7 @@ class DeadLetter:
             "origin": {"topic": message.topic, "partition": message.partition,
                        "offset": message.offset, "key": message.key},
             "headers": message.headers,
-            "original_b64": base64.b64encode(message.value).decode(),
+            # a record without a value (a tombstone) has nothing to replay
+            "original_b64": (base64.b64encode(message.value).decode()
+                             if message.value is not None else None),
         }

@@ -169,3 +169,27 @@ async def test_undecodable_bytes_on_the_inbound_topic_are_parked_and_the_partiti
     assert base64.b64decode(letter["original_b64"]) == garbage
     account = await asyncio.to_thread(wait_for, lambda: client_view(http, record_id), 15)
     assert account["name"] == "Acme Corporation"
+
+
+async def test_a_record_without_a_value_is_parked_and_the_partition_moves_on(
+        http, salesforce_service, broker_url, dead_letters):
+    """A tombstone (a null value) on the inbound topic: parked as undecodable, nothing to
+    replay; it once crashed the agent while being parked, and the offsets moved past it."""
+    record_id = "001E2E00000NULLVALU"
+    producer = AIOKafkaProducer(bootstrap_servers=broker_url.removeprefix("kafka://").split(";"),
+                                acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(salesforce_service.topics["inbound"], value=None,
+                                     key=record_id.encode(),
+                                     headers=[("provider", b"salesforce")])
+    finally:
+        await producer.stop()
+    post(http, for_record("account_create", record_id))  # same key: queued behind it
+
+    letter = await dead_letters.find(lambda record: record["stage"] == "decode"
+                                     and record["origin"]["key"] == record_id)
+
+    assert "undecodable message" in letter["reason"] and letter["original_b64"] is None
+    account = await asyncio.to_thread(wait_for, lambda: client_view(http, record_id), 15)
+    assert account["name"] == "Acme Corporation"

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Sequence
 
 import faust
+from aiokafka.errors import KafkaError
 
 from app import metrics, tracing
 from app.db import is_transient
@@ -80,14 +81,34 @@ async def _handle_alone(runtime: Runtime, message: InboundMessage) -> None:
             await runtime.handler.handle([message])
             return
         except Exception as error:
-            if not is_transient(error):
+            # a broker error (its dead letters not sent) comes right when the broker does
+            if not (is_transient(error) or isinstance(error, KafkaError)):
                 log.exception("dead-lettering message %s:%s", message.partition, message.offset)
-                letter = DeadLetter("unexpected", f"{type(error).__name__}: {error}", message)
-                await runtime.handler.dead_letters.send([letter])
+                await _park(runtime, DeadLetter(
+                    "unexpected", f"{type(error).__name__}: {error}", message))
                 return
             log.warning("transient failure (%s), retrying in %.1fs", error, delay)
             await asyncio.sleep(delay)
             delay = min(MAX_BACKOFF_S, delay * 2)
+
+
+async def _park(runtime: Runtime, letter: DeadLetter) -> None:
+    """Send the letter, retrying until the broker takes it: the agent must not fail here, as
+    Faust would restart it and could commit past the batch it left (offsets acknowledged around
+    it)."""
+    delay = 0.5
+    while True:
+        try:
+            await runtime.handler.dead_letters.send([letter])
+            break
+        except Exception as error:
+            log.warning("dead letter for %s:%s not sent (%s: %s), retrying in %.1fs",
+                        letter.message.partition, letter.message.offset,
+                        type(error).__name__, error, delay)
+            await asyncio.sleep(delay)
+            delay = min(MAX_BACKOFF_S, delay * 2)
+    metrics.count_commands(letter.message.provider, recorded=0, duplicates=0,
+                           failed_stages=[letter.stage])
 
 
 def _inbound(provider: str, event: faust.EventT) -> InboundMessage:

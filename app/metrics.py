@@ -51,6 +51,11 @@ OFFSETS_SKIPPED = Counter(
     "service's topics (no compaction, no transactions) records fetched and never processed",
     ["topic"],
 )
+PROJECTION_EVENTS_SKIPPED = Counter(
+    "crm_projection_events_skipped",
+    "Records on the domain-events topic the projections cannot read (not a JSON object with an "
+    "aggregate id, type, event type, version and metadata): skipped, not the service's",
+)
 CONCURRENCY_CONFLICTS = Counter(
     "crm_concurrency_conflicts",
     "Appends refused because an aggregate was not at the expected version (then reloaded)",

@@ -17,6 +17,7 @@ import orjson
 from faust import streams as faust_streams
 from faust.types import TP
 
+from app import metrics
 from app.batch_send import started_producer
 from app.stream_batches import acknowledger, batches
 from app.structured_logging import correlated
@@ -122,15 +123,34 @@ def _runs_by_partition(events: Sequence[faust.EventT]) -> dict[int, tuple[faust.
     for event in events:
         message = event.message
         last[message.partition] = event
-        try:
-            domain_event = orjson.loads(event.value)
-        except orjson.JSONDecodeError:
-            log.error("skipping undecodable domain event at %s:%s", message.partition,
-                      message.offset)
+        domain_event = _readable(event.value)
+        if domain_event is None:
+            # not the service's (another producer, a bug): nothing to apply, nothing to repair
+            log.error("skipping a domain event the projections cannot read at %s:%s",
+                      message.partition, message.offset)
+            metrics.PROJECTION_EVENTS_SKIPPED.inc()
             continue
         runs.setdefault(message.partition, []).append(
             (domain_event, Delivery(message.partition, message.offset)))
     return {partition: (last[partition], run) for partition, run in runs.items()}
+
+
+# what a domain event must hold for the projections to place it
+REQUIRED_FIELDS = {"aggregate_id": str, "aggregate_type": str, "event_type": str,
+                   "version": int, "metadata": dict}
+
+
+def _readable(value: bytes | None) -> dict[str, Any] | None:
+    """The domain event, or None when it is no JSON object with the fields every projection
+    relies on."""
+    try:
+        event = orjson.loads(value) if value is not None else None
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(event, dict) or not all(
+            isinstance(event.get(name), kind) for name, kind in REQUIRED_FIELDS.items()):
+        return None
+    return event
 
 
 @contextmanager

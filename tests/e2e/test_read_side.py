@@ -23,6 +23,7 @@ import httpx
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
+from prometheus_client.parser import text_string_to_metric_families
 from service_process import ServiceProcess, load_sample, wait_for
 
 from app.db import create_pool
@@ -329,6 +330,40 @@ def test_the_audit_history_comes_in_pages_of_versions(http):
                 {"after": "x"}, {"version": 2}):
         response = http.get(path, params=bad)
         assert response.status_code == 400 and response.json()["error"], bad
+
+
+def test_domain_events_the_projections_cannot_read_are_skipped_and_counted(
+        http, service, broker_url):
+    industry, record = f"Odd-{tag()}", f"001ODD{tag()}"
+    post(http, account(record, Industry=industry))
+    view = at_version(http, "clients", record, 1)
+    skipped_before = skipped(http)
+    history = http.get(f"/aggregates/{view['aggregate_id']}/events").json()["events"]
+    unreadable = [b"[1, 2]", b'"text"', b"{not json", orjson.dumps({**history[0], "version": "1"}),
+                  orjson.dumps({k: v for k, v in history[0].items() if k != "aggregate_type"}),
+                  orjson.dumps({**history[0], "metadata": "none"})]
+    asyncio.run(inject_raw(broker_url, service.topics["domain_events"],
+                           view["aggregate_id"], unreadable))
+    post(http, account(record, step=1, NumberOfEmployees=12))  # after them, same partition
+
+    assert at_version(http, "clients", record, 2)["fields"]["employees"] == 12
+    assert wait_for(lambda: skipped(http) - skipped_before == len(unreadable), timeout=10)
+
+
+def skipped(http: httpx.Client) -> float:
+    return sum(sample.value for family in text_string_to_metric_families(http.get(
+        "/metrics").text) if family.name == "crm_projection_events_skipped"
+        for sample in family.samples if sample.name.endswith("_total"))
+
+
+async def inject_raw(broker_url: str, topic: str, key: str, values: list[bytes]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers(broker_url), acks="all")
+    await producer.start()
+    try:
+        for value in values:
+            await producer.send_and_wait(topic, key=key.encode(), value=value)
+    finally:
+        await producer.stop()
 
 
 def test_a_lost_publish_is_detected_as_a_gap_and_repaired_from_the_event_store(

@@ -28,7 +28,10 @@ def register_command_agents(app: faust.App, runtime: Runtime, settings: Settings
 
     @app.task
     async def relay_leftovers_at_start() -> None:
-        await runtime.relay_outbox(older_than_s=0)
+        try:
+            await runtime.relay_outbox(older_than_s=0)
+        except Exception:  # the relay timer tries again: a failure must not end the start
+            log.exception("outbox relay at start failed; the relay timer tries again")
         runtime.ready = True
 
     @app.timer(settings.outbox_relay_interval_s)

@@ -22,6 +22,7 @@ from app.aggregate_cache import AggregateCache
 from app.dead_letters import DeadLetter, InboundMessage
 from app.event_store import AppendRequest, DuplicateSourceEvents, PostgresEventStore, StoredEvent
 from app.identity_map import PostgresIdentityMap
+from app.record_size import RecordTooLarge, check_fits
 from domain import services, validation
 from domain.aggregates import AGGREGATE_TYPES, CRMRecordAggregate
 from domain.changes import ChangeKind, RecordChange
@@ -72,7 +73,7 @@ class CommandHandler:
     def __init__(self, providers: Mapping[str, Provider], store: PostgresEventStore,
                  identities: PostgresIdentityMap, publisher: Publisher,
                  dead_letters: DeadLetterSink, cache: AggregateCache, max_retries: int = 5,
-                 failpoint: str | None = None):
+                 failpoint: str | None = None, max_message_bytes: int = 1_000_000):
         self.providers = providers
         self.adapters = {name: provider.adapter for name, provider in providers.items()}
         self.store = store
@@ -82,6 +83,7 @@ class CommandHandler:
         self.cache = cache
         self.max_retries = max_retries
         self.failpoint = failpoint
+        self.max_message_bytes = max_message_bytes
         self._publication: asyncio.Future | None = None  # the last batch's, if behind
 
     async def handle(self, messages: Sequence[InboundMessage],
@@ -269,8 +271,10 @@ class CommandHandler:
             try:
                 current = (await self._current_state(aggregate, item)
                            if services.needs_current_state(aggregate, item.change) else None)
+                check_fits(aggregate, item.change, current, item.command.raw_size,
+                           self.max_message_bytes)
                 events = services.record_change(aggregate, item.change, current)
-            except (DomainError, CRMUnavailable) as error:
+            except (DomainError, RecordTooLarge, CRMUnavailable) as error:
                 stage = "crm" if isinstance(error, CRMUnavailable) else "domain"
                 result.dead_letters.append(DeadLetter(
                     stage, str(error), item.message, source_event_id=item.command.source_event_id))

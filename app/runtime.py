@@ -52,6 +52,7 @@ class Runtime(Service):
             cache=AggregateCache(s.aggregate_cache_size),
             max_retries=s.command_max_retries,
             failpoint=s.failpoint,
+            max_message_bytes=s.kafka_producer_max_batch_bytes,
         )
 
     async def on_stop(self) -> None:

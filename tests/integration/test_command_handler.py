@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import orjson
 import pytest
 from event_store_support import (
     account_message,
@@ -167,6 +168,32 @@ async def test_a_dead_letters_command_is_counted_before_waiting_for_the_last_pub
 
     broker_acknowledges.set()
     await asyncio.wait_for(second, 5)
+
+
+def large_update(n: int, **fields: str) -> InboundMessage:
+    message = account_message("update", n)
+    envelope = orjson.loads(message.value)
+    envelope["detail"]["payload"].update(fields)
+    envelope["detail"]["payload"]["ChangeEventHeader"]["changedFields"] = list(fields)
+    return InboundMessage(provider="salesforce", value=orjson.dumps(envelope), key=message.key,
+                          headers=message.headers)
+
+
+async def test_a_change_that_would_make_the_record_too_large_for_a_message_is_refused(pool):
+    """Stored, it could never be published (nor its read-model entry written): it is parked
+    before the commit, and the record's later changes go on."""
+    handler = make_handler(pool)
+    handler.max_message_bytes = 200_000  # 168,000 bytes left for the fields
+    await handler.handle([account_message("create", 1),
+                          large_update(2, Industry="i" * 100_000)])
+
+    refused = await handler.handle([large_update(3, Name="n" * 100_000)])
+    later = await handler.handle([account_message("update", 4)])
+
+    assert [letter.stage for letter in refused.dead_letters] == ["domain"]
+    assert "bytes" in refused.dead_letters[0].reason and refused.stored == []
+    assert [e.event.version for e in later.stored] == [3]
+    assert [e.event.version for e in await events_of_record(handler)] == [1, 2, 3]
 
 
 async def test_a_redelivered_message_changes_nothing(pool):

@@ -29,7 +29,8 @@ def load_settings() -> Settings:
     except ValidationError as error:
         for problem in error.errors():
             variable = "_".join(str(part) for part in problem["loc"]).upper()
-            print(f"configuration error: {variable}: {problem['msg']}", file=sys.stderr)
+            where = f"{variable}: " if variable else ""  # a rule across settings names them
+            print(f"configuration error: {where}{problem['msg']}", file=sys.stderr)
         raise SystemExit(2) from None
 
 

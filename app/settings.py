@@ -5,16 +5,23 @@ A bad value stops the service with a message naming the variable.
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# host:port (the port may be left out), as Faust and the Kafka clients take it; IPv6 in brackets
+BROKER_ADDRESS = re.compile(r"(?i:kafka://)?(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+)(:[0-9]{1,5})?")
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+    # `inf` and `nan` are no durations or sizes
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore",
+                                      allow_inf_nan=False)
 
     app_id: str = Field("crm-events", description="Faust application id (consumer group prefix)")
     kafka_broker_url: str | None = Field(
@@ -144,6 +151,47 @@ class Settings(BaseSettings):
                                                             "APP_ID")
     readiness_timeout_s: float = Field(
         2.0, gt=0, description="Longest each /ready check (broker, PostgreSQL) may take")
+
+    @field_validator("kafka_broker_url", "database_url", mode="before")
+    @classmethod
+    def empty_means_unset(cls, value: object) -> object:
+        """`KAFKA_BROKER_URL=` (an .env line left blank) is unset: embedded, as documented."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("kafka_broker_url")
+    @classmethod
+    def broker_addresses(cls, value: str | None) -> str | None:
+        if value is not None and not all(
+                BROKER_ADDRESS.fullmatch(address.strip())
+                for address in value.replace(";", ",").split(",")):
+            raise ValueError("expected kafka://host:port, several separated by ; or , "
+                             "(the kafka:// prefix may be left out)")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def postgres_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(POSTGRES_SCHEMES):
+            raise ValueError("expected postgresql://user:password@host:port/database")
+        return value
+
+    @field_validator("hubspot_client_secret", "pipedrive_webhook_user",
+                     "pipedrive_webhook_password", mode="before")
+    @classmethod
+    def not_blank(cls, value: object) -> object:
+        """A blank secret would let anyone sign or log in with it: unset turns the endpoint off."""
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("must not be blank (unset it to turn the endpoint off)")
+        return value
+
+    @model_validator(mode="after")
+    def consistent(self) -> Settings:
+        if self.db_pool_min > self.db_pool_max:
+            raise ValueError(f"DB_POOL_MIN ({self.db_pool_min}) is above DB_POOL_MAX "
+                             f"({self.db_pool_max})")
+        if self.domain_events_topic == self.dead_letter_topic:
+            raise ValueError("DOMAIN_EVENTS_TOPIC and DEAD_LETTER_TOPIC must differ")
+        return self
 
     @field_validator("bridge_api_keys", "read_api_keys", mode="before")
     @classmethod

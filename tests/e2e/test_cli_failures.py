@@ -124,6 +124,27 @@ def test_migrate_starts_no_broker(module_database, tmp_path):
 
 # -- settings and arguments ---------------------------------------------------------------------
 
+@pytest.mark.parametrize(("settings", "line"), [
+    ({"KAFKA_BROKER_URL": "kafka://127.0.0.1:abc"}, "configuration error: KAFKA_BROKER_URL: "),
+    ({"KAFKA_BROKER_URL": "PLAINTEXT://kafka:9092"}, "configuration error: KAFKA_BROKER_URL: "),
+    ({"DATABASE_URL": "mysql://db/crm"}, "configuration error: DATABASE_URL: "),
+    # blank secrets would let anyone sign HubSpot webhooks or log in as Pipedrive
+    ({"HUBSPOT_CLIENT_SECRET": " "}, "configuration error: HUBSPOT_CLIENT_SECRET: "),
+    ({"PIPEDRIVE_WEBHOOK_USER": "hook", "PIPEDRIVE_WEBHOOK_PASSWORD": ""},
+     "configuration error: PIPEDRIVE_WEBHOOK_PASSWORD: "),
+    ({"DB_POOL_MIN": "5", "DB_POOL_MAX": "2"}, "DB_POOL_MIN (5) is above DB_POOL_MAX (2)"),
+    ({"DEAD_LETTER_TOPIC": "crm.domain-events"}, "DOMAIN_EVENTS_TOPIC and DEAD_LETTER_TOPIC"),
+    ({"KAFKA_COMMIT_INTERVAL_S": "inf"}, "configuration error: KAFKA_COMMIT_INTERVAL_S: "),
+    # blank is unset: the worker, which needs real infrastructure, says so
+    ({"KAFKA_BROKER_URL": "", "DATABASE_URL": "postgresql://db/crm"},
+     "`worker` needs both"),
+])
+def test_the_worker_refuses_bad_settings_in_one_line_before_starting(settings, line):
+    done = crm_events("worker", **{"KAFKA_BROKER_URL": "kafka://127.0.0.1:1",
+                                   "DATABASE_URL": "postgresql://u@127.0.0.1:1/db", **settings})
+    assert line in failed_with(done, 2)
+
+
 @pytest.mark.parametrize("command", ["status", "send-samples"])
 def test_a_bad_setting_is_named_in_one_line_with_exit_2(command):
     done = crm_events(command, WEB_PORT="abc", BRIDGE_API_KEYS="k")

@@ -20,7 +20,7 @@ from app.command_failures import (
     load_settings,
 )
 from app.dead_letter_commands import add_dead_letter_commands
-from app.embedded import EmbeddedBroker, EmbeddedPostgres
+from app.embedded import DataDirInUse, EmbeddedBroker, EmbeddedPostgres, hold_data_dir
 from app.send_samples import add_send_samples_command
 from app.settings import Settings
 from app.status_command import add_status_command
@@ -36,11 +36,19 @@ def require_bridge_keys(settings: Settings) -> None:
 @contextlib.contextmanager
 def embedded_defaults(settings: Settings, *, broker_needed: bool = True) -> Iterator[Settings]:
     """Start what is not configured: a tansu broker (unless not needed) and/or PostgreSQL under
-    DATA_DIR."""
+    DATA_DIR, which this process holds meanwhile."""
+    broker_needed = broker_needed and settings.embedded_broker
+    if not (broker_needed or settings.embedded_postgres):
+        yield settings
+        return
+    try:
+        held = hold_data_dir(settings.data_dir)
+    except DataDirInUse as in_use:
+        raise ConfigurationError("DATA_DIR", str(in_use)) from None
     broker = postgres = None
     try:
         env = {}
-        if broker_needed and settings.embedded_broker:
+        if broker_needed:
             broker = EmbeddedBroker(settings.embedded_broker_port,
                                     settings.data_dir / "broker.log").start()
             env["KAFKA_BROKER_URL"] = broker.url
@@ -66,6 +74,7 @@ def embedded_defaults(settings: Settings, *, broker_needed: bool = True) -> Iter
             broker.stop()
         if postgres is not None:
             postgres.stop()
+        held.close()
 
 
 def run_worker(settings: Settings) -> None:

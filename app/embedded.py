@@ -6,6 +6,7 @@ Used by `make run` and by the test fixtures when no real Kafka or PostgreSQL is 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import pwd
@@ -15,6 +16,7 @@ import stat
 import subprocess
 import time
 from pathlib import Path
+from typing import IO
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,31 @@ def wait_for_port(port: int, timeout: float = 20.0) -> None:
             return
         time.sleep(0.05)
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+class DataDirInUse(Exception):
+    """Another process runs embedded services on this DATA_DIR."""
+
+
+def hold_data_dir(data_dir: Path) -> IO[str]:
+    """Hold DATA_DIR for this process while it runs embedded services there (a second `run`
+    or `migrate` on it would stop the first one's broker and PostgreSQL: each reclaims what a
+    crashed run left). Returns the lock file: closing it, or the process ending however it
+    does, lets go; child processes do not inherit it."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    lock = open(data_dir / "crm-events.lock", "a+")  # noqa: SIM115 (held past this function)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip() or "?"
+        lock.close()
+        raise DataDirInUse(f"{data_dir} is in use by another crm-events process "
+                           f"(pid {holder})") from None
+    lock.truncate(0)
+    lock.write(str(os.getpid()))
+    lock.flush()
+    return lock
 
 
 class EmbeddedBroker:

@@ -18,7 +18,7 @@ import orjson
 import pytest
 from service_process import SAMPLES
 
-from app.embedded import free_port
+from app.embedded import free_port, hold_data_dir
 
 NOWHERE_DB = "postgresql://u@127.0.0.1:1/db"
 NOWHERE_KAFKA = "kafka://127.0.0.1:1"
@@ -123,6 +123,23 @@ def test_migrate_starts_no_broker(module_database, tmp_path):
 
 
 # -- settings and arguments ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", [["migrate"], ["run"]])
+def test_a_data_dir_another_process_holds_is_left_alone(tmp_path, command):
+    """A second `run` or `migrate` on the DATA_DIR of a running `run` stopped its broker and
+    PostgreSQL (each reclaims what a crashed run left): now it refuses, touching nothing."""
+    held = hold_data_dir(tmp_path)
+    try:
+        done = crm_events(*command, DATA_DIR=str(tmp_path), BRIDGE_API_KEYS="k")
+        line = failed_with(done, 2)
+    finally:
+        held.close()
+
+    assert line == (f"configuration error: DATA_DIR: {tmp_path} is in use by another "
+                    f"crm-events process (pid {os.getpid()})")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["crm-events.lock"]
+    hold_data_dir(tmp_path).close()  # let go: free for the next
+
 
 @pytest.mark.parametrize(("settings", "line"), [
     ({"KAFKA_BROKER_URL": "kafka://127.0.0.1:abc"}, "configuration error: KAFKA_BROKER_URL: "),

@@ -20,7 +20,7 @@ from app.command_failures import (
     load_settings,
 )
 from app.dead_letter_commands import add_dead_letter_commands
-from app.embedded import DataDirInUse, EmbeddedBroker, EmbeddedPostgres, hold_data_dir
+from app.embedded import DataDirInUse, EmbeddedBroker, EmbeddedPostgres, PortInUse, hold_data_dir
 from app.send_samples import add_send_samples_command
 from app.settings import Settings
 from app.status_command import add_status_command
@@ -49,12 +49,13 @@ def embedded_defaults(settings: Settings, *, broker_needed: bool = True) -> Iter
     try:
         env = {}
         if broker_needed:
-            broker = EmbeddedBroker(settings.embedded_broker_port,
-                                    settings.data_dir / "broker.log").start()
+            broker = EmbeddedBroker(settings.embedded_broker_port, settings.data_dir / "broker.log")
+            _start(broker, "EMBEDDED_BROKER_PORT")
             env["KAFKA_BROKER_URL"] = broker.url
         if settings.embedded_postgres:
             postgres = EmbeddedPostgres(settings.data_dir / "postgres",
-                                        settings.embedded_postgres_port).start()
+                                        settings.embedded_postgres_port)
+            _start(postgres, "EMBEDDED_POSTGRES_PORT")
             env["DATABASE_URL"] = postgres.dsn
         os.environ.update(env)
         resolved = Settings()
@@ -75,6 +76,13 @@ def embedded_defaults(settings: Settings, *, broker_needed: bool = True) -> Iter
         if postgres is not None:
             postgres.stop()
         held.close()
+
+
+def _start(service: EmbeddedBroker | EmbeddedPostgres, port_setting: str) -> None:
+    try:
+        service.start()
+    except PortInUse as in_use:
+        raise ConfigurationError(port_setting, str(in_use)) from None
 
 
 def run_worker(settings: Settings) -> None:

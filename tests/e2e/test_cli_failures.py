@@ -160,6 +160,21 @@ def test_an_embedded_port_in_use_is_named_and_nothing_is_left_running(tmp_path, 
     assert not (tmp_path / "broker.pid").exists()
 
 
+def test_run_refuses_its_http_ports_taken_before_starting_anything(tmp_path):
+    same = crm_events("run", DATA_DIR=str(tmp_path), BRIDGE_API_KEYS="k", WEB_PORT="7001",
+                      BRIDGE_PORT="7001")
+    assert failed_with(same, 2) == "configuration error: BRIDGE_PORT: must differ from WEB_PORT"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = crm_events("run", DATA_DIR=str(tmp_path), BRIDGE_API_KEYS="k",
+                          WEB_PORT=str(port), BRIDGE_PORT=str(free_port()))
+    assert failed_with(done, 2) == (f"configuration error: WEB_PORT: 127.0.0.1:{port} is in "
+                                    "use by another process")
+    assert list(tmp_path.iterdir()) == []  # no broker, no PostgreSQL started
+
+
 @pytest.mark.parametrize(("settings", "line"), [
     ({"KAFKA_BROKER_URL": "kafka://127.0.0.1:abc"}, "configuration error: KAFKA_BROKER_URL: "),
     ({"KAFKA_BROKER_URL": "PLAINTEXT://kafka:9092"}, "configuration error: KAFKA_BROKER_URL: "),

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from service_process import load_sample, wait_for
 
-from app.embedded import free_port
+from app.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -58,6 +58,58 @@ def test_run_starts_worker_and_bridge_and_ctrl_c_leaves_nothing_behind(tmp_path)
     finally:
         if run.poll() is None:
             os.killpg(run.pid, signal.SIGKILL)
+
+
+def start_run(tmp_path) -> tuple[subprocess.Popen, dict[str, int]]:
+    ports = {name: free_port() for name in ("WEB_PORT", "BRIDGE_PORT", "EMBEDDED_BROKER_PORT",
+                                            "EMBEDDED_POSTGRES_PORT")}
+    env = {**os.environ, "DATA_DIR": str(tmp_path), "BRIDGE_API_KEYS": "run-key",
+           **{name: str(port) for name, port in ports.items()}}
+    for name in ("KAFKA_BROKER_URL", "DATABASE_URL"):
+        env.pop(name, None)
+    with open(tmp_path / "run.log", "wb") as log:
+        run = subprocess.Popen([sys.executable, "-m", "app", "run"], env=env, stdout=log,
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    return run, ports
+
+
+def stop_leftovers(tmp_path, ports: dict[str, int]) -> None:
+    """What a SIGKILLed run leaves (its broker and PostgreSQL, as the next run would reclaim)."""
+    EmbeddedBroker(ports["EMBEDDED_BROKER_PORT"], tmp_path / "broker.log")._stop_leftover()
+    EmbeddedPostgres(tmp_path / "postgres", ports["EMBEDDED_POSTGRES_PORT"]).stop("immediate")
+
+
+def test_sigterm_while_run_starts_leaves_nothing_behind(tmp_path):
+    """Before Faust's worker handles SIGTERM itself, a stop still stops what was started."""
+    run, ports = start_run(tmp_path)
+    try:
+        wait_for(lambda: listening(ports["EMBEDDED_BROKER_PORT"]), timeout=60, interval=0.05)
+        run.send_signal(signal.SIGTERM)  # PostgreSQL is starting, the worker not yet
+
+        assert run.wait(timeout=60) != 0
+        wait_for(lambda: not any(listening(port) for port in ports.values()), timeout=30,
+                 interval=0.5)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+        stop_leftovers(tmp_path, ports)
+
+
+def test_a_killed_run_takes_its_bridge_process_along(tmp_path):
+    """A SIGKILLed run left its bridge process holding BRIDGE_PORT, and the next run's bridge
+    could not start; the kernel now stops the bridge when its parent ends."""
+    run, ports = start_run(tmp_path)
+    try:
+        wait_for(lambda: listening(ports["BRIDGE_PORT"]) and listening(ports["WEB_PORT"]),
+                 timeout=120, interval=0.5)
+        run.kill()
+        run.wait(timeout=30)
+
+        wait_for(lambda: not listening(ports["BRIDGE_PORT"]), timeout=30, interval=0.5)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+        stop_leftovers(tmp_path, ports)
 
 
 def listening(port: int) -> bool:

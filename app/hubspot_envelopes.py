@@ -6,6 +6,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter
 
+from domain.changes import MAX_EPOCH_MS
+
 Id = StrictInt | Annotated[str, Field(min_length=1, max_length=255)]
 
 
@@ -15,7 +17,7 @@ class HubSpotEvent(BaseModel):
     eventId: Id
     subscriptionId: Id | None = None
     portalId: int | None = None
-    occurredAt: int = Field(ge=0, description="epoch milliseconds")
+    occurredAt: int = Field(ge=0, lt=MAX_EPOCH_MS, description="epoch milliseconds")
     subscriptionType: str = Field(max_length=255, pattern=r"^\w+\.\w+$",
                                   examples=["contact.propertyChange"])
     objectId: Id | None = None

@@ -24,6 +24,10 @@ class ChangeKind(str, Enum):
     RESYNC = "RESYNC"
 
 
+# 10000-01-01 in epoch milliseconds: no datetime holds an instant from there on
+MAX_EPOCH_MS = 253_402_300_800_000
+
+
 @dataclass(frozen=True, order=True)
 class ChangePosition:
     """Where a change sits in the provider's history of a record.

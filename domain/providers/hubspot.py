@@ -12,14 +12,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from domain.changes import ChangeKind, ChangePosition, RecordChange
+from domain.changes import MAX_EPOCH_MS, ChangeKind, ChangePosition, RecordChange
 from domain.commands import ProcessCRMEventCommand
 from domain.errors import ValidationProblem
 from domain.providers.hubspot_properties import OBJECTS
 
 PROVIDER = "hubspot"
-MAX_EPOCH_MS = 253_402_300_800_000  # 10000-01-01
-
 ACTIONS = {
     # A creation names no property: like a Salesforce gap, only the record read back from the
     # CRM says what it is, and it is recorded as that true state.

@@ -12,14 +12,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from domain.changes import ChangeKind, ChangePosition, RecordChange
+from domain.changes import MAX_EPOCH_MS, ChangeKind, ChangePosition, RecordChange
 from domain.commands import ProcessCRMEventCommand
 from domain.errors import ValidationProblem
 from domain.providers.pipedrive_fields import ENTITIES, record_fields
 
 PROVIDER = "pipedrive"
-MAX_EPOCH_MS = 253_402_300_800_000  # 10000-01-01
-
 ACTIONS = {"create": ChangeKind.CREATE, "change": ChangeKind.UPDATE, "delete": ChangeKind.DELETE}
 
 

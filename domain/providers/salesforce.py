@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from domain.changes import ChangeKind, ChangePosition, RecordChange
+from domain.changes import MAX_EPOCH_MS, ChangeKind, ChangePosition, RecordChange
 from domain.commands import ProcessCRMEventCommand
 from domain.errors import ValidationProblem
 from domain.providers.salesforce_entities import ENTITIES
@@ -84,8 +84,10 @@ class SalesforceAdapter:
         change_type = header.get("changeType")
         if change_type not in CHANGE_KINDS:
             problems.append(_problem("technical", "changeType", f"unknown value {change_type!r}"))
-        if not _is_int(header.get("commitTimestamp")):
-            problems.append(_problem("technical", "commitTimestamp", "must be epoch milliseconds"))
+        commit_timestamp = header.get("commitTimestamp")
+        if not _is_int(commit_timestamp) or not 0 <= commit_timestamp < MAX_EPOCH_MS:
+            problems.append(_problem("technical", "commitTimestamp", "must be epoch milliseconds "
+                                     "(before the year 10000)"))
         if not _is_int(header.get("sequenceNumber", 0)):
             problems.append(_problem("technical", "sequenceNumber", "must be an integer"))
         for list_field in ("recordIds", "changedFields", "nulledFields", "diffFields"):

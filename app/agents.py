@@ -31,6 +31,7 @@ def register_command_agents(app: faust.App, runtime: Runtime, settings: Settings
         try:
             await runtime.relay_outbox(older_than_s=0)
         except Exception:  # the relay timer tries again: a failure must not end the start
+            metrics.PUBLISH_FAILURES.labels("relay").inc()
             log.exception("outbox relay at start failed; the relay timer tries again")
         runtime.ready = True
 
@@ -39,6 +40,7 @@ def register_command_agents(app: faust.App, runtime: Runtime, settings: Settings
         try:
             await runtime.relay_outbox(older_than_s=settings.outbox_stale_after_s)
         except Exception:
+            metrics.PUBLISH_FAILURES.labels("relay").inc()
             log.exception("outbox relay failed; next round in %ss",
                           settings.outbox_relay_interval_s)
 

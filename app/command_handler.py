@@ -131,6 +131,7 @@ class CommandHandler:
             sending = [*await self.store.unpublished_before(stored), *stored]
             await self.publisher.publish(sending)
         except Exception:
+            metrics.PUBLISH_FAILURES.labels("batch").inc()
             log.exception("publishing %d events failed; the outbox relay will resend", len(stored))
             return
         try:

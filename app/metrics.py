@@ -51,6 +51,12 @@ OFFSETS_SKIPPED = Counter(
     "service's topics (no compaction, no transactions) records fetched and never processed",
     ["topic"],
 )
+PUBLISH_FAILURES = Counter(
+    "crm_publish_failures",
+    "Publications of committed events that failed (the events stay in the outbox for the "
+    "relay), by path: a command batch's own, or the outbox relay's",
+    ["path"],
+)
 PROJECTION_EVENTS_SKIPPED = Counter(
     "crm_projection_events_skipped",
     "Records on the domain-events topic the projections cannot read (not a JSON object with an "

@@ -8,6 +8,7 @@ import logging
 
 import orjson
 import pytest
+from aiokafka.errors import KafkaTimeoutError
 from event_store_support import (
     account_message,
     history,
@@ -194,6 +195,22 @@ async def test_a_change_that_would_make_the_record_too_large_for_a_message_is_re
     assert "bytes" in refused.dead_letters[0].reason and refused.stored == []
     assert [e.event.version for e in later.stored] == [3]
     assert [e.event.version for e in await events_of_record(handler)] == [1, 2, 3]
+
+
+async def test_a_failed_publication_is_counted_and_its_events_stay_in_the_outbox(pool):
+    handler = make_handler(pool)
+
+    async def broker_down(events):
+        raise KafkaTimeoutError()
+
+    handler.publisher.publish = broker_down
+    failures = REGISTRY.get_sample_value("crm_publish_failures_total", {"path": "batch"}) or 0
+
+    await handler.handle([account_message("create", 1)])
+
+    assert REGISTRY.get_sample_value("crm_publish_failures_total",
+                                      {"path": "batch"}) == failures + 1
+    assert await outbox_size(pool) == 1
 
 
 async def test_a_redelivered_message_changes_nothing(pool):

@@ -95,6 +95,18 @@ def _start(service: EmbeddedBroker | EmbeddedPostgres, port_setting: str) -> Non
         raise ConfigurationError(port_setting, str(in_use)) from None
 
 
+def require_topic_partitions(settings: Settings) -> None:
+    import asyncio
+
+    from app.topic_check import mismatched_topics
+
+    mismatched = asyncio.run(mismatched_topics(settings))
+    if mismatched:
+        found = ", ".join(f"{topic} has {count}" for topic, count in sorted(mismatched.items()))
+        raise ConfigurationError("TOPIC_PARTITIONS", f"is {settings.topic_partitions}, but {found}"
+                                 " (keys would land on other partitions than the tables')")
+
+
 def run_worker(settings: Settings) -> None:
     import faust
 
@@ -104,6 +116,7 @@ def run_worker(settings: Settings) -> None:
     from app.service import build_service
     from app.structured_logging import logging_config
 
+    require_topic_partitions(settings)
     use_uvloop()
     app, runtime = build_service(settings)
     tracing.configure(settings)

@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import ctypes
 import logging
+import logging.config
 import os
 import signal
 import subprocess
@@ -192,8 +193,17 @@ def _stop_while_starting(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
+def log_as_the_service(settings: Settings) -> None:
+    """The service's log format from its first line (LOG_FORMAT=json: one JSON object a line),
+    not only once Faust's worker has set it up: start-up retries and failures are lines too."""
+    from app.structured_logging import logging_config
+
+    logging.config.dictConfig(logging_config(settings.log_format, settings.log_level))
+
+
 def command_run(args: argparse.Namespace) -> None:
     settings = load_settings()
+    log_as_the_service(settings)
     require_bridge_keys(settings)
     ports = {"WEB_PORT": settings.web_port}
     if settings.bridge_process:
@@ -219,6 +229,7 @@ def command_run(args: argparse.Namespace) -> None:
 
 def command_bridge(args: argparse.Namespace) -> None:
     settings = load_settings()
+    log_as_the_service(settings)
     if settings.embedded_broker:
         raise ConfigurationError("KAFKA_BROKER_URL", "`bridge` needs it")
     require_bridge_keys(settings)
@@ -227,6 +238,7 @@ def command_bridge(args: argparse.Namespace) -> None:
 
 def command_worker(args: argparse.Namespace) -> None:
     settings = load_settings()
+    log_as_the_service(settings)
     if settings.embedded_broker or settings.embedded_postgres:
         raise ConfigurationError("KAFKA_BROKER_URL and DATABASE_URL",
                                  "`worker` needs both (use `run` for embedded defaults)")

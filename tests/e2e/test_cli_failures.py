@@ -160,6 +160,18 @@ def test_an_embedded_port_in_use_is_named_and_nothing_is_left_running(tmp_path, 
     assert not (tmp_path / "broker.pid").exists()
 
 
+def test_a_worker_logs_json_from_its_first_line(module_database):
+    """LOG_FORMAT=json: the lines before Faust's worker sets its logging up are JSON too (here
+    aiokafka's, failing to reach the broker), and the command's last line says what failed."""
+    done = crm_events("worker", DATABASE_URL=module_database, KAFKA_BROKER_URL=NOWHERE_KAFKA,
+                      LOG_FORMAT="json")
+    last = failed_with(done, 1)
+    logged = done.stderr.strip().splitlines()[:-1]
+
+    assert last.startswith("broker unreachable: ") and logged
+    assert all(orjson.loads(line)["level"] for line in logged), logged
+
+
 def test_run_refuses_its_http_ports_taken_before_starting_anything(tmp_path):
     same = crm_events("run", DATA_DIR=str(tmp_path), BRIDGE_API_KEYS="k", WEB_PORT="7001",
                       BRIDGE_PORT="7001")

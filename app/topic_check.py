@@ -5,8 +5,11 @@ count made a worker look ready while its projections never applied an event."""
 
 from __future__ import annotations
 
+import asyncio
+
 from aiokafka.client import AIOKafkaClient
 
+from app.command_failures import ConfigurationError
 from app.faust_app import PROVIDERS
 from app.settings import Settings
 from projections.rebuild import bootstrap_servers
@@ -31,3 +34,11 @@ def _ours(topic: str, settings: Settings) -> bool:
     return (topic in {settings.inbound_topic(p) for p in PROVIDERS}
             or topic in (settings.domain_events_topic, settings.dead_letter_topic)
             or (topic.startswith(f"{settings.app_id}-") and topic.endswith("-changelog")))
+
+
+def require_topic_partitions(settings: Settings) -> None:
+    mismatched = asyncio.run(mismatched_topics(settings))
+    if mismatched:
+        found = ", ".join(f"{topic} has {count}" for topic, count in sorted(mismatched.items()))
+        raise ConfigurationError("TOPIC_PARTITIONS", f"is {settings.topic_partitions}, but {found}"
+                                 " (keys would land on other partitions than the tables')")

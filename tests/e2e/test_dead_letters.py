@@ -151,15 +151,7 @@ async def test_undecodable_bytes_on_the_inbound_topic_are_parked_and_the_partiti
     """Not every producer is the bridge: garbage written straight to the topic is parked whole."""
     record_id = "001E2E00000POISONA"
     garbage = b"\xff\xfe{not json at all"
-    producer = AIOKafkaProducer(bootstrap_servers=broker_url.removeprefix("kafka://").split(";"),
-                                acks="all")
-    await producer.start()
-    try:
-        await producer.send_and_wait(salesforce_service.topics["inbound"], value=garbage,
-                                     key=record_id.encode(),
-                                     headers=[("provider", b"salesforce")])
-    finally:
-        await producer.stop()
+    await write_straight(broker_url, salesforce_service.topics["inbound"], record_id, garbage)
     post(http, for_record("account_create", record_id))  # same key: queued behind the garbage
 
     letter = await dead_letters.find(lambda record: record["stage"] == "decode"
@@ -176,15 +168,7 @@ async def test_a_record_without_a_value_is_parked_and_the_partition_moves_on(
     """A tombstone (a null value) on the inbound topic: parked as undecodable, nothing to
     replay; it once crashed the agent while being parked, and the offsets moved past it."""
     record_id = "001E2E00000NULLVALU"
-    producer = AIOKafkaProducer(bootstrap_servers=broker_url.removeprefix("kafka://").split(";"),
-                                acks="all")
-    await producer.start()
-    try:
-        await producer.send_and_wait(salesforce_service.topics["inbound"], value=None,
-                                     key=record_id.encode(),
-                                     headers=[("provider", b"salesforce")])
-    finally:
-        await producer.stop()
+    await write_straight(broker_url, salesforce_service.topics["inbound"], record_id, None)
     post(http, for_record("account_create", record_id))  # same key: queued behind it
 
     letter = await dead_letters.find(lambda record: record["stage"] == "decode"
@@ -193,3 +177,15 @@ async def test_a_record_without_a_value_is_parked_and_the_partition_moves_on(
     assert "undecodable message" in letter["reason"] and letter["original_b64"] is None
     account = await asyncio.to_thread(wait_for, lambda: client_view(http, record_id), 15)
     assert account["name"] == "Acme Corporation"
+
+
+async def write_straight(broker_url: str, topic: str, record_id: str, value: bytes | None) -> None:
+    """A record written to an inbound topic by a producer that is not the bridge."""
+    producer = AIOKafkaProducer(bootstrap_servers=broker_url.removeprefix("kafka://").split(";"),
+                                acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value=value, key=record_id.encode(),
+                                     headers=[("provider", b"salesforce")])
+    finally:
+        await producer.stop()

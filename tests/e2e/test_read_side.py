@@ -342,8 +342,8 @@ def test_domain_events_the_projections_cannot_read_are_skipped_and_counted(
     unreadable = [b"[1, 2]", b'"text"', b"{not json", orjson.dumps({**history[0], "version": "1"}),
                   orjson.dumps({k: v for k, v in history[0].items() if k != "aggregate_type"}),
                   orjson.dumps({**history[0], "metadata": "none"})]
-    asyncio.run(inject_raw(broker_url, service.topics["domain_events"],
-                           view["aggregate_id"], unreadable))
+    asyncio.run(send_records(broker_url, service.topics["domain_events"],
+                             [(view["aggregate_id"], value) for value in unreadable]))
     post(http, account(record, step=1, NumberOfEmployees=12))  # after them, same partition
 
     assert at_version(http, "clients", record, 2)["fields"]["employees"] == 12
@@ -354,16 +354,6 @@ def skipped(http: httpx.Client) -> float:
     return sum(sample.value for family in text_string_to_metric_families(http.get(
         "/metrics").text) if family.name == "crm_projection_events_skipped"
         for sample in family.samples if sample.name.endswith("_total"))
-
-
-async def inject_raw(broker_url: str, topic: str, key: str, values: list[bytes]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers(broker_url), acks="all")
-    await producer.start()
-    try:
-        for value in values:
-            await producer.send_and_wait(topic, key=key.encode(), value=value)
-    finally:
-        await producer.stop()
 
 
 def test_a_lost_publish_is_detected_as_a_gap_and_repaired_from_the_event_store(
@@ -458,12 +448,18 @@ def test_a_rebuilt_generation_equals_the_live_one_and_catches_up_after_its_build
 
 
 async def inject(broker_url: str, topic: str, messages: list[dict]) -> None:
+    """Domain events written to the topic as the publisher would, keyed by aggregate id."""
+    await send_records(broker_url, topic,
+                       [(message["aggregate_id"], orjson.dumps(message)) for message in messages])
+
+
+async def send_records(broker_url: str, topic: str, records: list[tuple[str, bytes]]) -> None:
+    """(key, value) records written to the topic in order, whatever they hold."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers(broker_url), acks="all")
     await producer.start()
     try:
-        for message in messages:
-            await producer.send_and_wait(topic, key=message["aggregate_id"].encode(),
-                                         value=orjson.dumps(message))
+        for key, value in records:
+            await producer.send_and_wait(topic, key=key.encode(), value=value)
     finally:
         await producer.stop()
 

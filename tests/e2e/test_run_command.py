@@ -20,16 +20,8 @@ pytestmark = pytest.mark.e2e
 
 
 def test_run_starts_worker_and_bridge_and_ctrl_c_leaves_nothing_behind(tmp_path):
-    ports = {name: free_port() for name in ("WEB_PORT", "BRIDGE_PORT", "EMBEDDED_BROKER_PORT",
-                                            "EMBEDDED_POSTGRES_PORT")}
+    run, ports = start_run(tmp_path)
     worker_port, bridge_port = ports["WEB_PORT"], ports["BRIDGE_PORT"]
-    env = {**os.environ, "DATA_DIR": str(tmp_path), "BRIDGE_API_KEYS": "run-key",
-           **{name: str(port) for name, port in ports.items()}}
-    for name in ("KAFKA_BROKER_URL", "DATABASE_URL"):
-        env.pop(name, None)
-    with open(tmp_path / "run.log", "wb") as log:
-        run = subprocess.Popen([sys.executable, "-m", "app", "run"], env=env, stdout=log,
-                               stderr=subprocess.STDOUT, start_new_session=True)
     try:
         def healthy(port: int) -> bool:
             try:
@@ -61,6 +53,8 @@ def test_run_starts_worker_and_bridge_and_ctrl_c_leaves_nothing_behind(tmp_path)
 
 
 def start_run(tmp_path) -> tuple[subprocess.Popen, dict[str, int]]:
+    """`crm-events run` on free ports and a DATA_DIR of its own, in a process group of its own
+    (as a terminal would start it); the ports by setting."""
     ports = {name: free_port() for name in ("WEB_PORT", "BRIDGE_PORT", "EMBEDDED_BROKER_PORT",
                                             "EMBEDDED_POSTGRES_PORT")}
     env = {**os.environ, "DATA_DIR": str(tmp_path), "BRIDGE_API_KEYS": "run-key",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import faust
 from aiokafka.errors import KafkaError
@@ -80,8 +80,7 @@ async def handle_until_done(runtime: Runtime, messages: Sequence[InboundMessage]
 
 
 async def _handle_alone(runtime: Runtime, message: InboundMessage) -> None:
-    delay = 0.5
-    while True:
+    for delay in _backoff():
         try:
             await runtime.handler.handle([message])
             return
@@ -94,15 +93,13 @@ async def _handle_alone(runtime: Runtime, message: InboundMessage) -> None:
                 return
             log.warning("transient failure (%s), retrying in %.1fs", error, delay)
             await asyncio.sleep(delay)
-            delay = min(MAX_BACKOFF_S, delay * 2)
 
 
 async def _park(runtime: Runtime, letter: DeadLetter) -> None:
     """Send the letter, retrying until the broker takes it: the agent must not fail here, as
     Faust would restart it and could commit past the batch it left (offsets acknowledged around
     it)."""
-    delay = 0.5
-    while True:
+    for delay in _backoff():
         try:
             await runtime.handler.dead_letters.send([letter])
             break
@@ -111,9 +108,17 @@ async def _park(runtime: Runtime, letter: DeadLetter) -> None:
                         letter.message.partition, letter.message.offset,
                         type(error).__name__, error, delay)
             await asyncio.sleep(delay)
-            delay = min(MAX_BACKOFF_S, delay * 2)
     metrics.count_commands(letter.message.provider, recorded=0, duplicates=0,
                            failed_stages=[letter.stage])
+
+
+def _backoff() -> Iterator[float]:
+    """The waits between retries that go on until they succeed: from 0.5 s, doubling up to
+    MAX_BACKOFF_S."""
+    delay = 0.5
+    while True:
+        yield delay
+        delay = min(MAX_BACKOFF_S, delay * 2)
 
 
 def _inbound(provider: str, event: faust.EventT) -> InboundMessage:

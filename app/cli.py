@@ -23,11 +23,8 @@ from app.command_failures import (
     load_settings,
 )
 from app.dead_letter_commands import add_dead_letter_commands
-from app.embedded import (
-    PortInUse,
-    require_free,
-)
-from app.embedded_defaults import embedded_defaults
+from app.embedded import require_free
+from app.embedded_defaults import embedded_defaults, port_of
 from app.send_samples import add_send_samples_command
 from app.settings import Settings
 from app.status_command import add_status_command
@@ -145,10 +142,8 @@ def command_run(args: argparse.Namespace) -> None:
             raise ConfigurationError("BRIDGE_PORT", "must differ from WEB_PORT")
         ports["BRIDGE_PORT"] = settings.bridge_port
     for setting, port in ports.items():
-        try:
+        with port_of(setting):
             require_free(port)
-        except PortInUse as in_use:
-            raise ConfigurationError(setting, str(in_use)) from None
     signal.signal(signal.SIGTERM, _stop_while_starting)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     with embedded_defaults(settings) as resolved:

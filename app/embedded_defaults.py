@@ -64,7 +64,14 @@ def embedded_defaults(settings: Settings, *, broker_needed: bool = True) -> Iter
 
 
 def _start(service: EmbeddedBroker | EmbeddedPostgres, port_setting: str) -> None:
-    try:
+    with port_of(port_setting):
         service.start()
+
+
+@contextlib.contextmanager
+def port_of(setting: str) -> Iterator[None]:
+    """A port found in use is a configuration error naming the setting that chose it."""
+    try:
+        yield
     except PortInUse as in_use:
-        raise ConfigurationError(port_setting, str(in_use)) from None
+        raise ConfigurationError(setting, str(in_use)) from None

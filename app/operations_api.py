@@ -13,6 +13,7 @@ from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from app import metrics, tracing
+from app.json_errors import json_errors
 from app.readiness import BrokerCheck, Check, DatabaseCheck, readiness, tables_check
 from app.runtime import Runtime
 from app.settings import Settings
@@ -40,9 +41,9 @@ def register_operations_api(app: faust.App, runtime: Runtime, settings: Settings
 def register_probes(app: faust.App, broker: BrokerCheck, checks: list[Check],
                     providers: frozenset[str]) -> None:
     """What every process serves to operators (the worker and `crm-events bridge`): the
-    bridge's observation, `GET /metrics` and `GET /ready` over `checks`; `broker`'s client is
-    closed on shutdown."""
-    app.web.web_app.middlewares.append(observe_bridge(providers))
+    bridge's observation, errors as JSON, `GET /metrics` and `GET /ready` over `checks`;
+    `broker`'s client is closed on shutdown."""
+    app.web.web_app.middlewares.extend([observe_bridge(providers), json_errors])
 
     @app.on_before_shutdown.connect
     async def close_readiness_client(sender: faust.App, **kwargs: object) -> None:

@@ -99,6 +99,20 @@ def test_the_bridge_reports_itself_and_never_joins_the_consumer_group(bridge, mo
     assert owned == {str(p) for p in range(4)}
 
 
+def test_errors_the_router_answers_are_json_too(bridge, module_service):
+    for process in (bridge, module_service):
+        missing = httpx.get(f"{process.url}/no-such-page", headers={"X-API-Key": API_KEY})
+        assert missing.status_code == 404 and missing.json() == {"error": "Not Found"}
+        wrong_method = httpx.delete(f"{process.url}/ready")
+        assert wrong_method.status_code == 405
+        assert wrong_method.json() == {"error": "Method Not Allowed"}
+        assert "GET" in wrong_method.headers["Allow"]
+        assert wrong_method.headers["Content-Type"].startswith("application/json")
+    # a view's own error keeps its reason
+    unsupported = httpx.post(f"{bridge.url}/events/salesforce/", content=b"{}",
+                             headers={"X-API-Key": API_KEY, "Content-Type": "text/plain"})
+    assert unsupported.status_code == 415 and "application/json" in unsupported.json()["error"]
+
 def families(process: ServiceProcess) -> dict:
     text = httpx.get(f"{process.url}/metrics", timeout=5).text
     return {family.name: family for family in text_string_to_metric_families(text)}

@@ -1,0 +1,30 @@
+"""Errors in the service's one shape, `{"error": reason}`, also where aiohttp answers itself.
+
+The service's own 4xx and 5xx answers carry a JSON body with the reason. aiohttp's router
+answers an unknown path (404) or method (405, with `Allow`) in plain text before any view runs;
+a client parsing every error body as JSON would fail on those. This middleware gives them the
+same shape, keeping the status and the headers that matter (`Allow`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import hdrs, web
+
+# what describes the plain-text body being replaced, not the error
+_BODY_HEADERS = frozenset({hdrs.CONTENT_TYPE, hdrs.CONTENT_LENGTH, hdrs.CONTENT_ENCODING})
+
+
+@web.middleware
+async def json_errors(request: web.Request,
+                      handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                      ) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as error:
+        if error.status < 400 or error.content_type == "application/json":
+            raise
+        headers = {name: value for name, value in error.headers.items()
+                   if name not in _BODY_HEADERS}
+        return web.json_response({"error": error.reason}, status=error.status, headers=headers)

@@ -3,8 +3,8 @@ visible, not deleted clients are in each status and each industry (the aggregate
 
 The views are tallied in this table's partitions rather than in a table of their own: a record's
 status and industry are in its entry already, and a second table kept them twice, one more
-entry read, folded, stored and sent to a changelog for every account event (see the README's
-performance section)."""
+entry read, folded, stored and sent to a changelog for every account event (see
+docs/performance-history.md, eleventh session)."""
 
 from __future__ import annotations
 

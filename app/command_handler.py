@@ -267,8 +267,10 @@ class CommandHandler:
         requests: dict[str, AppendRequest] = {}
         for item in work:
             aggregate = aggregates[ids[_identity_key(item.change)]]
-            request = requests.setdefault(aggregate.id, AppendRequest(
-                aggregate.id, aggregate.aggregate_type, aggregate.version))
+            request = requests.get(aggregate.id)
+            if request is None:  # the aggregate's first change in the batch
+                request = requests[aggregate.id] = AppendRequest(
+                    aggregate.id, aggregate.aggregate_type, aggregate.version)
             try:
                 current = (await self._current_state(aggregate, item)
                            if services.needs_current_state(aggregate, item.change) else None)

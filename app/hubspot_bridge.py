@@ -2,7 +2,9 @@
 
 Every event of a batch becomes its own inbound message keyed by its record, so one record's
 events stay in order whatever batch they came in. Answers 202 only after the broker acknowledged
-all of them; HubSpot retries anything else but a 4xx.
+all of them; HubSpot retries anything else but a 4xx. An event that is not a valid HubSpot event
+goes too (the worker dead-letters it with its reason), and the 202 names it in `invalid`: a 4xx
+for the batch would lose its good events, which HubSpot would not send again.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import faust
 import orjson
 from faust.web import Request, Response, View
 
-from app.hubspot_envelopes import HubSpotBatch
+from app.hubspot_envelopes import HubSpotBatch, event_problems, record_key
 from app.hubspot_signature import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -46,14 +48,16 @@ def register_hubspot_bridge(app: faust.App, inbound: faust.TopicT, settings: Set
                 verify_signature(request, body)
                 intake = Intake.of(request, "hubspot")
                 require_json(request)
-                raw_events, events = decode_body(body, HubSpotBatch.validate_python,
-                                                 "invalid HubSpot webhook batch")
+                raw_events = decode_body(body, HubSpotBatch.validate_python,
+                                         "not a HubSpot webhook batch (a JSON array of "
+                                         "1-1000 events)")[0]
             except Rejected as rejected:
                 return rejected.answer(self)
-            messages = [(event.record_key, orjson.dumps(raw))
-                        for event, raw in zip(events, raw_events, strict=True)]
-            return await accept(self, inbound, intake, messages,
-                                settings.bridge_ack_timeout_s, events=len(messages))
+            invalid = [{"index": index, "errors": problems}
+                       for index, raw in enumerate(raw_events) if (problems := event_problems(raw))]
+            messages = [(record_key(raw), orjson.dumps(raw)) for raw in raw_events]
+            return await accept(self, inbound, intake, messages, settings.bridge_ack_timeout_s,
+                                events=len(messages), invalid=invalid)
 
     def verify_signature(request: Request, body: bytes) -> None:
         try:

@@ -1,11 +1,17 @@
-"""Boundary DTOs: a HubSpot webhook request, a JSON array of events, validated by pydantic."""
+"""Boundary DTOs: a HubSpot webhook request, a JSON array of events, validated by pydantic.
+
+The request is checked as a whole (a JSON array of 1 to 1,000 elements) and each event on its
+own: HubSpot does not send a batch again after a 4xx, so refusing a batch for one bad event
+would lose the good ones. The bridge produces every element; the worker records the valid ones
+and dead-letters the others with their reasons."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter, ValidationError
 
+from app.envelopes import error_list
 from domain.changes import MAX_EPOCH_MS
 
 Id = StrictInt | Annotated[str, Field(min_length=1, max_length=255)]
@@ -26,11 +32,25 @@ class HubSpotEvent(BaseModel):
     changeSource: str | None = Field(None, max_length=255)
     attemptNumber: int | None = Field(None, ge=0)
 
-    @property
-    def record_key(self) -> str:
-        """Inbound partition key: the record, so its events stay in order."""
-        return str(self.objectId) if self.objectId is not None else self.subscriptionType
-
 
 # HubSpot sends at most 100 events a request; a little room for a larger batch setting.
-HubSpotBatch = TypeAdapter(Annotated[list[HubSpotEvent], Field(min_length=1, max_length=1000)])
+HubSpotBatch = TypeAdapter(Annotated[list[Any], Field(min_length=1, max_length=1000)])
+
+
+def event_problems(raw: Any) -> list[dict[str, str]]:
+    """What makes `raw` no HubSpot event (`{field, message}` each), or nothing."""
+    try:
+        HubSpotEvent.model_validate(raw)
+    except ValidationError as error:
+        return error_list(error.errors())
+    return []
+
+
+def record_key(raw: Any) -> str:
+    """Inbound partition key: the record, so its events stay in order; for an event too
+    malformed to name one, its subscription type, or nothing."""
+    if isinstance(raw, dict):
+        for name in ("objectId", "subscriptionType"):
+            if raw.get(name) not in (None, ""):
+                return str(raw[name])
+    return ""

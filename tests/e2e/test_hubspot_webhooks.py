@@ -6,10 +6,12 @@ when an event names a record without its properties (a creation, a restore, a fi
 
 from __future__ import annotations
 
+import base64
 import time
 
 import orjson
 import pytest
+from aiokafka import AIOKafkaConsumer
 from fake_hubspot import FakeHubSpot
 from service_process import ServiceProcess, wait_for
 from webhook_samples import HUBSPOT_SECRET, hubspot_headers, hubspot_sample
@@ -205,12 +207,61 @@ def test_a_request_not_provably_from_hubspot_is_refused_401(http, service, tampe
     assert response.json()["error"]
 
 
-def test_a_signed_but_malformed_batch_is_refused_with_reasons(http, service):
-    response = post(http, service, [{"eventId": 1, "subscriptionType": "contact"}])
+async def test_a_batch_keeps_its_good_events_and_parks_each_bad_one_with_its_reasons(
+        http, service, hubspot, broker_url):
+    # HubSpot does not send a batch again after a 4xx: one bad event must not cost the others
+    object_id = 7201
+    hubspot.put("contacts", str(object_id), {**DANA, "email": "kept@globex.example"})
+    creation, _ = new_contact_events(object_id, 800)
+    malformed = {"eventId": 801, "subscriptionType": "contact"}
+    response = post(http, service, [creation, malformed, 5])
 
-    assert response.status_code == 422
-    fields = {error["field"] for error in response.json()["errors"]}
-    assert {"0.occurredAt", "0.subscriptionType"} <= fields
+    assert response.status_code == 202, response.text
+    answer = response.json()
+    assert answer["events"] == 3
+    assert [item["index"] for item in answer["invalid"]] == [1, 2]
+    reasons = {error["field"] for error in answer["invalid"][0]["errors"]}
+    assert {"occurredAt", "subscriptionType"} <= reasons
+    assert view_at(http, "contacts", str(object_id), 1)["email"] == "kept@globex.example"
+
+    letters = await parked(broker_url, service, answer["correlation_id"], count=2)
+    by_stage = {letter["stage"]: letter for letter in letters}
+    assert set(by_stage) == {"validation", "decode"}
+    assert "occurredAt" in by_stage["validation"]["reason"]
+    assert "not a JSON object" in by_stage["decode"]["reason"]
+    assert orjson.loads(base64.b64decode(by_stage["validation"]["original_b64"])) == malformed
+
+
+@pytest.mark.parametrize("body", [b"{}", b"[]", b'"events"', orjson.dumps([{}] * 1001)])
+def test_a_body_that_is_no_batch_is_refused_with_its_reason(http, service, body):
+    headers = hubspot_headers(f"{service.url}/events/hubspot/", body)
+    response = http.post("/events/hubspot/", content=body, headers=headers)
+
+    assert response.status_code == 422, response.text
+    assert "HubSpot webhook batch" in response.json()["error"]
+    assert response.json()["errors"]
+
+
+async def parked(broker_url: str, service: ServiceProcess, correlation_id: str,
+                 count: int, timeout_s: float = 20) -> list[dict]:
+    """The dead letters of one request (by its correlation id), once `count` are there."""
+    consumer = AIOKafkaConsumer(
+        service.topics["dead_letter"], bootstrap_servers=broker_url.removeprefix(
+            "kafka://").split(";"),
+        auto_offset_reset="earliest", enable_auto_commit=False, fetch_max_wait_ms=100)
+    await consumer.start()
+    try:
+        found: list[dict] = []
+        deadline = time.monotonic() + timeout_s
+        while len(found) < count and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=200)
+            found += [letter for batch in batches.values() for message in batch
+                      if (letter := orjson.loads(message.value))["correlation_id"]
+                      == correlation_id]
+        assert len(found) == count, found
+        return found
+    finally:
+        await consumer.stop()
 
 
 def test_pipedrive_webhooks_are_disabled_without_credentials(http):

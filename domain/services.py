@@ -19,7 +19,9 @@ SILENT_STATUSES = frozenset({"inactive", "pending", "draft"})
 
 
 def is_broadcast(state: Mapping[str, Any]) -> bool:
-    """Broadcast policy: an inactive, pending or draft record is recorded but not broadcast."""
+    """Broadcast policy: an inactive, pending or draft record is recorded but not broadcast
+    (its deletion is: a record that no longer exists must leave every view, whatever its
+    status)."""
     status = state.get("status")
     return not (isinstance(status, str) and status.strip().lower() in SILENT_STATUSES)
 
@@ -70,12 +72,14 @@ def record_change(
 def _true_state(
     aggregate: CRMRecordAggregate, change: RecordChange, state: Mapping[str, Any] | None
 ) -> list[DomainEvent]:
-    broadcast = is_broadcast(aggregate.state_with(state or {}))
+    gone = state is None  # the CRM no longer has the record: a deletion, announced
+    broadcast = gone or is_broadcast(aggregate.state_with(state))
     return aggregate.record_true_state(change, state, broadcast=broadcast)
 
 
 def _decide(aggregate: CRMRecordAggregate, change: RecordChange) -> list[DomainEvent]:
-    broadcast = is_broadcast(aggregate.state_with(change.fields))
+    broadcast = (change.kind is ChangeKind.DELETE
+                 or is_broadcast(aggregate.state_with(change.fields)))
     if change.kind is ChangeKind.CREATE:
         return aggregate.record_creation(change, broadcast=broadcast)
     if change.kind is ChangeKind.UPDATE:

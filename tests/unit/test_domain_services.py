@@ -260,6 +260,21 @@ def test_broadcast_follows_the_status_after_the_change():
     assert active.metadata.broadcast is True
 
 
+def test_the_deletion_of_a_withheld_record_is_broadcast():
+    aggregate = created()
+    [inactive] = record_change(aggregate, sample_change("account_status_inactive"))
+    assert inactive.metadata.broadcast is False
+    [deleted] = record_change(aggregate, make_change(D, 1_763_813_000_000, {}))
+    assert deleted.event_type == "Deleted" and deleted.metadata.broadcast is True
+
+
+def test_a_withheld_record_the_crm_no_longer_has_is_deleted_and_broadcast():
+    aggregate = created()
+    record_change(aggregate, sample_change("account_status_inactive"))
+    [deleted] = record_change(aggregate, make_change(GAP, 1_763_813_000_000, {}), None)
+    assert deleted.event_type == "Deleted" and deleted.metadata.broadcast is True
+
+
 def test_metadata_carries_correlation_causation_provider_and_position():
     envelope = load_sample("account_create")
     change = sample_change("account_create")

@@ -105,6 +105,19 @@ def test_withheld_changes_do_not_reach_the_counts_until_broadcast():
     assert worker.view("status") == [{"status": "Active", "count": 1}]
 
 
+def test_a_withheld_record_leaves_the_counts_when_its_deletion_is_broadcast():
+    store = {"a": [event("a", 1, "Created", status="Active"),
+                   event("a", 2, broadcast=False, status="Inactive"),
+                   event("a", 3, "Deleted")],  # deletions are always broadcast
+             "b": [event("b", 1, "Created", status="Active")]}
+    worker = Worker(SEGMENTS, store)
+    for events in store.values():
+        for e in events:
+            worker.deliver(e)
+
+    assert worker.view("status") == [{"status": "Active", "count": 1}]
+
+
 def test_deal_amounts_add_and_subtract_exactly():
     deals = [event(f"d{i}", 1, "Created", "deal", stage="Open", amount=0.1) for i in range(3)]
     worker = Worker(PIPELINE, {})

@@ -14,6 +14,7 @@ from typing import Any
 from domain.changes import MAX_EPOCH_MS, ChangeKind, ChangePosition, RecordChange
 from domain.commands import ProcessCRMEventCommand
 from domain.errors import ValidationProblem
+from domain.providers.field_mapping import EntityMapping
 from domain.providers.salesforce_entities import ENTITIES
 
 PROVIDER = "salesforce"
@@ -109,8 +110,12 @@ class SalesforceAdapter:
 
     def translate(self, command: ProcessCRMEventCommand) -> RecordChange:
         header = command.payload[HEADER]
-        kind = CHANGE_KINDS[header["changeType"]]
         mapping = ENTITIES[command.entity]
+        kind = CHANGE_KINDS[header["changeType"]]
+        if kind is ChangeKind.UPDATE and _diffs_a_mapped_field(header, mapping):
+            # A large text value arrives as a unified diff of its old value, not the value:
+            # only the record read back from Salesforce says what it is now, as after a gap.
+            kind = ChangeKind.GAP
         values = {k: v for k, v in command.payload.items() if k != HEADER}
         return RecordChange(
             kind=kind,
@@ -150,6 +155,10 @@ def _changed_fields(
     changed = header.get("changedFields") or list(values)
     nulled = header.get("nulledFields") or []
     return {**mapping.map_paths(changed, values), **mapping.nulls(nulled)}
+
+
+def _diffs_a_mapped_field(header: Mapping[str, Any], mapping: EntityMapping) -> bool:
+    return any(name in mapping.fields for name in header.get("diffFields") or [])
 
 
 def _as_change_event_value(value: Any) -> Any:

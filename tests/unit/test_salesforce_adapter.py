@@ -256,6 +256,21 @@ def test_every_gap_change_type_is_a_gap_without_fields(change_type):
     assert (change.kind, change.fields, change.external_id) == (ChangeKind.GAP, {}, ACCOUNT_ID)
 
 
+def test_an_update_sending_a_mapped_field_as_a_diff_is_read_back_like_a_gap():
+    # Salesforce sends a large text value as a unified diff (`diffFields`), not the value
+    envelope = changed_sample("account_update", changedFields=["Description", "Industry"],
+                              diffFields=["Description"])
+    envelope["detail"]["payload"]["Description"] = "@@ -1 +1 @@\n-old\n+new"
+    change = ADAPTER.translate(command_of(envelope))
+    assert (change.kind, change.fields) == (ChangeKind.GAP, {})
+
+
+def test_a_diff_of_an_unmapped_field_leaves_the_update_as_it_is():
+    envelope = changed_sample("account_update", diffFields=["SicDesc"])
+    change = ADAPTER.translate(command_of(envelope))
+    assert change.kind is ChangeKind.UPDATE and change.fields
+
+
 def test_gap_overflow_is_one_resync_command_without_record_id():
     command = sample_command("account_gap_overflow")
     assert command.record_id is None

@@ -90,6 +90,8 @@ def _base(view: Mapping[str, Any] | None, event: Event) -> State:
 
 
 def _touched(view: State, event: Event) -> State:
-    view["updated_at"] = event["occurred_at"]
+    # a late change (recorded after newer ones) does not move the time back; the times are
+    # ISO 8601 strings in UTC, which sort in time order
+    view["updated_at"] = max(view["updated_at"] or "", event["occurred_at"])
     view["last_position"] = event.get("position")
     return view

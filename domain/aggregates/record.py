@@ -162,7 +162,9 @@ class CRMRecordAggregate:
             else self.latest_commit.including(position)
         )
         self.version = event.version
-        self.updated_at = event.occurred_at.isoformat()
+        occurred_at = event.occurred_at.isoformat()  # UTC: the strings sort in time order
+        if self.updated_at is None or occurred_at > self.updated_at:  # a late change: older
+            self.updated_at = occurred_at
 
     def snapshot(self) -> dict[str, Any]:
         position = self.last_position

@@ -40,6 +40,14 @@ def test_created_then_updated_shows_the_merged_fields_and_summary():
     assert view["updated_at"] == "2026-01-01T00:00:02+00:00" and view["last_position"] == 102
 
 
+def test_a_late_change_does_not_move_updated_at_back():
+    late = {**event(3, phone="1"), "occurred_at": "2026-01-01T00:00:00.500000+00:00"}
+    view = visible(fold(CREATED, event(2, industry="Aerospace"), late))
+
+    assert view["version"] == 3 and view["fields"]["phone"] == "1"
+    assert view["updated_at"] == "2026-01-01T00:00:02+00:00"
+
+
 def test_a_duplicate_or_older_event_changes_nothing():
     entry = fold(CREATED, event(2, industry="Aerospace"))
 

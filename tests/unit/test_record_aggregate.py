@@ -152,6 +152,7 @@ def test_apply_of_an_older_event_keeps_the_latest_position():
     aggregate.apply(aggregate.record_update(older, broadcast=True)[0])
     assert aggregate.last_position == CREATE.position
     assert aggregate.version == 2
+    assert aggregate.updated_at == CREATE.occurred_at.isoformat()  # not the older time
 
 
 def test_state_with_overlays_fields_without_changing_them():

@@ -20,14 +20,17 @@ def bucket(value: Any) -> str:
 
 
 def measure(value: Any) -> Decimal:
-    """A numeric field as an exact decimal; missing or non-numeric counts as zero."""
+    """A numeric field as an exact decimal; missing, non-numeric or non-finite counts as
+    zero."""
     if isinstance(value, bool) or value is None:
         return Decimal(0)
     try:
         # a float through its shortest repr (0.1, not its binary expansion)
-        return Decimal(value if isinstance(value, (str, int)) else str(value))
+        exact_value = Decimal(value if isinstance(value, (str, int)) else str(value))
     except ArithmeticError:
         return Decimal(0)
+    # "Infinity" and "NaN" parse, but would poison every later sum of the bucket
+    return exact_value if exact_value.is_finite() else Decimal(0)
 
 
 def exact(value: Any) -> int | Decimal:

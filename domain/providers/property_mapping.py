@@ -8,6 +8,8 @@ out.
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -58,17 +60,23 @@ def text(value: Any) -> str | None:
 
 
 def number(value: Any) -> int | float | None:
-    """Amounts and counts: ints stay ints, so 12 and "12" compare equal after reading."""
+    """Amounts and counts: ints stay ints, so 12 and "12" compare equal after reading. What is
+    no finite number ("abc", "Infinity", "1e400", "NaN") reads as no value: JSON, the event
+    store and the read model have no infinities."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
+    if isinstance(value, int):
         return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
     cleaned = text(value)
     if cleaned is None:
         return None
     try:
         parsed = float(cleaned)
     except ValueError:
+        return None
+    if not math.isfinite(parsed):
         return None
     return int(parsed) if parsed.is_integer() and "." not in cleaned else parsed
 

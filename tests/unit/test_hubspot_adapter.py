@@ -94,6 +94,14 @@ def test_an_emptied_property_is_cleared_and_an_unmapped_one_changes_nothing():
     assert ADAPTER.translate(command(unmapped)).fields == {}
 
 
+@pytest.mark.parametrize("value", ["Infinity", "-Infinity", "NaN", "1e400", "abc"])
+def test_an_amount_that_is_no_finite_number_reads_as_no_value(value):
+    [event] = hubspot_sample("deal_property_change")
+    amount = {**event, "propertyName": "amount", "propertyValue": value}
+
+    assert ADAPTER.translate(command(amount)).fields == {"amount": None}
+
+
 def test_a_time_reads_the_same_from_a_webhook_and_from_the_api():
     [event] = hubspot_sample("deal_property_change")
     webhook = {**event, "propertyName": "closedate", "propertyValue": "1765756800000"}

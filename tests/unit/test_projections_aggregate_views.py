@@ -130,6 +130,19 @@ def test_deal_amounts_add_and_subtract_exactly():
                                     {"stage": "Won", "count": 1, "amount": 0.1}]
 
 
+def test_an_amount_that_is_no_finite_number_counts_as_zero_in_the_totals():
+    deals = [event("d0", 1, "Created", "deal", stage="Open", amount="Infinity"),
+             event("d1", 1, "Created", "deal", stage="Open", amount="NaN"),
+             event("d2", 1, "Created", "deal", stage="Open", amount=5)]
+    worker = Worker(PIPELINE, {})
+    for e in deals:
+        worker.deliver(e)
+    worker.deliver(event("d0", 2, aggregate_type="deal", stage="Won"))
+
+    assert worker.view("stage") == [{"stage": "Open", "count": 2, "amount": 5},
+                                    {"stage": "Won", "count": 1, "amount": 0}]
+
+
 def test_an_amount_change_within_a_stage_is_not_lost_in_the_delta():
     before = {"stage": {"Open": {"count": "1", "amount": "5"}}}
     after = {"stage": {"Open": {"count": "1", "amount": "7"}}}

@@ -22,7 +22,7 @@ from app.aggregate_cache import AggregateCache
 from app.dead_letters import DeadLetter, InboundMessage
 from app.event_store import AppendRequest, DuplicateSourceEvents, PostgresEventStore, StoredEvent
 from app.identity_map import PostgresIdentityMap
-from app.record_size import RecordTooLarge, check_fits
+from app.record_size import RecordSizeCheck, RecordTooLarge
 from domain import services, validation
 from domain.aggregates import AGGREGATE_TYPES, CRMRecordAggregate
 from domain.changes import ChangeKind, RecordChange
@@ -84,6 +84,7 @@ class CommandHandler:
         self.max_retries = max_retries
         self.failpoint = failpoint
         self.max_message_bytes = max_message_bytes
+        self.record_sizes = RecordSizeCheck()
         self._publication: asyncio.Future | None = None  # the last batch's, if behind
 
     async def handle(self, messages: Sequence[InboundMessage],
@@ -274,8 +275,8 @@ class CommandHandler:
             try:
                 current = (await self._current_state(aggregate, item)
                            if services.needs_current_state(aggregate, item.change) else None)
-                check_fits(aggregate, item.change, current, item.command.raw_size,
-                           self.max_message_bytes)
+                self.record_sizes.check_fits(aggregate, item.change, current,
+                                             self.max_message_bytes)
                 events = services.record_change(aggregate, item.change, current)
             except (DomainError, RecordTooLarge, CRMUnavailable) as error:
                 stage = "crm" if isinstance(error, CRMUnavailable) else "domain"

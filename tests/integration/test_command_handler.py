@@ -184,7 +184,7 @@ async def test_a_change_that_would_make_the_record_too_large_for_a_message_is_re
     """Stored, it could never be published (nor its read-model entry written): it is parked
     before the commit, and the record's later changes go on."""
     handler = make_handler(pool)
-    handler.max_message_bytes = 200_000  # 168,000 bytes left for the fields
+    handler.max_message_bytes = 400_000  # 183,616 bytes left for the fields (half of 367,232)
     await handler.handle([account_message("create", 1),
                           large_update(2, Industry="i" * 100_000)])
 
@@ -195,6 +195,29 @@ async def test_a_change_that_would_make_the_record_too_large_for_a_message_is_re
     assert "bytes" in refused.dead_letters[0].reason and refused.stored == []
     assert [e.event.version for e in later.stored] == [3]
     assert [e.event.version for e in await events_of_record(handler)] == [1, 2, 3]
+
+
+async def test_many_changes_under_64_kb_growing_a_record_past_a_message_are_refused_at_the_limit(
+        pool):
+    """Each change is small; together they would make the record too large: the change that
+    would cross the limit is parked, the earlier ones and the later small ones are recorded."""
+    handler = make_handler(pool)
+    handler.max_message_bytes = 400_000  # 183,616 bytes left for the fields
+    text = "x" * 40_000
+    await handler.handle([account_message("create", 1)])
+    growing = [await handler.handle([large_update(n, **{name: text})]) for n, name in
+               enumerate(["Description", "Industry", "Website", "Type"], start=2)]
+
+    crossing = large_update(6, Phone=text)
+    refused = await handler.handle([crossing])
+    later = await handler.handle([account_message("update", 7)])
+
+    assert len(crossing.value) < 65_536
+    assert [len(result.stored) for result in growing] == [1, 1, 1, 1]
+    assert [letter.stage for letter in refused.dead_letters] == ["domain"]
+    assert "the record with this change takes" in refused.dead_letters[0].reason
+    assert refused.stored == [] and [e.event.version for e in later.stored] == [6]
+    assert [e.event.version for e in await events_of_record(handler)] == [1, 2, 3, 4, 5, 6]
 
 
 async def test_a_failed_publication_is_counted_and_its_events_stay_in_the_outbox(pool):

@@ -15,7 +15,7 @@ import faust
 import orjson
 from faust.web import Request, Response, View
 
-from app.hubspot_envelopes import HubSpotBatch, event_problems, record_key
+from app.hubspot_envelopes import HubSpotBatch, event_problems, record_keys
 from app.hubspot_signature import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -55,9 +55,10 @@ def register_hubspot_bridge(app: faust.App, inbound: faust.TopicT, settings: Set
                 return rejected.answer(self)
             invalid = [{"index": index, "errors": problems}
                        for index, raw in enumerate(raw_events) if (problems := event_problems(raw))]
-            messages = [(record_key(raw), orjson.dumps(raw)) for raw in raw_events]
+            messages = [(key, value) for raw in raw_events
+                        for value in [orjson.dumps(raw)] for key in record_keys(raw)]
             return await accept(self, inbound, intake, messages, settings.bridge_ack_timeout_s,
-                                events=len(messages), invalid=invalid)
+                                events=len(raw_events), invalid=invalid)
 
     def verify_signature(request: Request, body: bytes) -> None:
         try:

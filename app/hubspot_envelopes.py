@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter, Valid
 
 from app.envelopes import error_list
 from domain.changes import MAX_EPOCH_MS
+from domain.providers import hubspot
 
 Id = StrictInt | Annotated[str, Field(min_length=1, max_length=255)]
 
@@ -46,11 +47,14 @@ def event_problems(raw: Any) -> list[dict[str, str]]:
     return []
 
 
-def record_key(raw: Any) -> str:
-    """Inbound partition key: the record, so its events stay in order; for an event too
-    malformed to name one, its subscription type, or nothing."""
+def record_keys(raw: Any) -> list[str]:
+    """Inbound partition keys: the record, so its events stay in order (a merge: each record it
+    ends or keeps, one message each, as a Salesforce change naming several records); for an
+    event too malformed to name one, its subscription type, or nothing."""
     if isinstance(raw, dict):
+        if hubspot.action(raw) == "merge" and (records := hubspot.affected_records(raw)):
+            return [record or "" for record in records]
         for name in ("objectId", "subscriptionType"):
             if raw.get(name) not in (None, ""):
-                return str(raw[name])
-    return ""
+                return [str(raw[name])]
+    return [""]

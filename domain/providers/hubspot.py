@@ -2,8 +2,9 @@
 
 A HubSpot webhook request is a batch; the bridge produces every event of it as its own inbound
 message, so this adapter reads one event: `subscriptionType` (`contact.propertyChange`),
-`objectId`, `occurredAt` (epoch ms), and for a property change `propertyName` and
-`propertyValue`. HubSpot sends only what changed, and a creation carries no property at all.
+`objectId`, `occurredAt` (epoch ms), for a property change `propertyName` and
+`propertyValue`, for a merge `primaryObjectId`, `mergedObjectIds` and `newObjectId`. HubSpot
+sends only what changed, and a creation carries no property at all.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ ACTIONS = {
     "privacyDeletion": ChangeKind.DELETE,
     # A restored record may have changed while it was deleted: re-read it too.
     "restore": ChangeKind.GAP,
+    # The surviving record took properties of the merged ones: re-read it. The records merged
+    # into it no longer exist: each is deleted (`merged_away`).
+    "merge": ChangeKind.GAP,
 }
 
 
@@ -57,20 +61,52 @@ def commands_from_event(
     raw_size: int = 0,
     only_record_id: str | None = None,
 ) -> list[ProcessCRMEventCommand]:
-    """One command: every HubSpot event names exactly one record."""
-    object_id = event.get("objectId")
+    """One command per record the event names: its `objectId`; for a merge, the surviving
+    record and each record merged into it."""
+    record_ids = affected_records(event)
+    if only_record_id is not None and only_record_id in record_ids:
+        record_ids = [only_record_id]
     return [
         ProcessCRMEventCommand(
             provider=PROVIDER,
             event_id=event_id(event),
             entity=object_type(event),
-            record_id=None if object_id in (None, "") else str(object_id),
+            record_id=record_id,
             payload=event,
             correlation_id=correlation_id,
             received_at=received_at,
             raw_size=raw_size,
         )
+        for record_id in record_ids
     ]
+
+
+def affected_records(event: Mapping[str, Any]) -> list[str | None]:
+    if action(event) != "merge":
+        return [_id(event.get("objectId"))]
+    survivor = merge_survivor(event)
+    return [survivor, *(merged for merged in merged_away(event) if merged != survivor)]
+
+
+def merge_survivor(event: Mapping[str, Any]) -> str | None:
+    """The record a merge leaves: `newObjectId` when HubSpot made a new one, else the primary."""
+    for name in ("newObjectId", "primaryObjectId", "objectId"):
+        if (found := _id(event.get(name))) is not None:
+            return found
+    return None
+
+
+def merged_away(event: Mapping[str, Any]) -> list[str]:
+    """The records a merge ends: the secondary ones, and the primary when a new one replaced it."""
+    merged = event.get("mergedObjectIds")
+    ids = [_id(value) for value in merged] if isinstance(merged, list) else []
+    ids.append(_id(event.get("primaryObjectId")))
+    survivor = merge_survivor(event)
+    return list(dict.fromkeys(i for i in ids if i is not None and i != survivor))
+
+
+def _id(value: Any) -> str | None:
+    return None if value in (None, "") or isinstance(value, dict | list) else str(value)
 
 
 class HubSpotAdapter:
@@ -91,6 +127,9 @@ class HubSpotAdapter:
             problems.append(_problem("technical", "occurredAt", "must be epoch milliseconds"))
         if action(event) == "propertyChange" and not isinstance(event.get("propertyName"), str):
             problems.append(_problem("technical", "propertyName", "required for a change"))
+        if action(event) == "merge" and not merged_away(event):
+            problems.append(_problem("technical", "mergedObjectIds",
+                                     "a merge must name the records merged"))
         return problems
 
     def business_problems(self, command: ProcessCRMEventCommand) -> list[ValidationProblem]:
@@ -106,6 +145,8 @@ class HubSpotAdapter:
     def translate(self, command: ProcessCRMEventCommand) -> RecordChange:
         event = command.payload
         kind = ACTIONS[action(event)]
+        if action(event) == "merge" and command.record_id != merge_survivor(event):
+            kind = ChangeKind.DELETE  # merged into the survivor: this record is gone
         fields: dict[str, Any] = {}
         if kind is ChangeKind.UPDATE:
             name = event["propertyName"]

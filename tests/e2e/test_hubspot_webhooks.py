@@ -207,6 +207,29 @@ def test_a_request_not_provably_from_hubspot_is_refused_401(http, service, tampe
     assert response.json()["error"]
 
 
+def test_a_merge_deletes_the_merged_contact_and_reads_the_survivor_back(http, service, hubspot):
+    survivor_id, merged_id = 7401, 7402
+    hubspot.put("contacts", str(survivor_id), {**DANA, "email": "first@globex.example"})
+    hubspot.put("contacts", str(merged_id), {**FOX, "email": "second@globex.example"})
+    accepted(http, service, [new_contact_events(survivor_id, 900)[0],
+                             new_contact_events(merged_id, 910)[0]])
+    view_at(http, "contacts", str(survivor_id), 1)
+    view_at(http, "contacts", str(merged_id), 1)
+
+    # HubSpot kept the survivor, with an address it took from the merged record
+    hubspot.put("contacts", str(survivor_id), {**DANA, "email": "second@globex.example"})
+    [deletion] = hubspot_sample("contact_deletion")
+    accepted(http, service, [{**deletion, "eventId": 920, "subscriptionType": "contact.merge",
+                              "objectId": survivor_id, "primaryObjectId": survivor_id,
+                              "mergedObjectIds": [merged_id],
+                              "occurredAt": int(time.time() * 1000)}])
+
+    assert view_at(http, "contacts", str(merged_id), 2)["deleted"] is True
+    survivor = view_at(http, "contacts", str(survivor_id), 2)
+    assert survivor["email"] == "second@globex.example" and survivor["deleted"] is False
+    assert event_types(history(http, survivor)) == ["Created", "Updated"]
+
+
 async def test_a_batch_keeps_its_good_events_and_parks_each_bad_one_with_its_reasons(
         http, service, hubspot, broker_url):
     # HubSpot does not send a batch again after a 4xx: one bad event must not cost the others

@@ -66,6 +66,37 @@ def test_deletion_restore_and_privacy_deletion_kinds():
     assert ADAPTER.translate(command(restore)).kind is ChangeKind.GAP
 
 
+def merge_event(**ids) -> dict:
+    [deletion] = hubspot_sample("contact_deletion")
+    return {**deletion, "subscriptionType": "contact.merge", "eventId": 77, **ids}
+
+
+def test_a_merge_re_reads_the_surviving_record_and_deletes_the_merged_ones():
+    merge = merge_event(objectId=451, primaryObjectId=451, mergedObjectIds=[452, 453])
+    commands = commands_from_event(merge, correlation_id="c", received_at=RECEIVED_AT)
+
+    changes = [ADAPTER.translate(c) for c in commands]
+    assert [(c.external_id, c.kind) for c in changes] == [
+        ("451", ChangeKind.GAP), ("452", ChangeKind.DELETE), ("453", ChangeKind.DELETE)]
+    assert len({c.source_event_id for c in commands}) == 3  # each record's own claim
+    assert all(not validation.validate(c, {"hubspot": ADAPTER}) for c in commands)
+
+
+def test_a_merge_into_a_new_record_ends_the_primary_too():
+    merge = merge_event(objectId=451, primaryObjectId=451, mergedObjectIds=[452],
+                        newObjectId=999)
+    changes = [ADAPTER.translate(c) for c in
+               commands_from_event(merge, correlation_id="c", received_at=RECEIVED_AT)]
+
+    assert [(c.external_id, c.kind) for c in changes] == [
+        ("999", ChangeKind.GAP), ("452", ChangeKind.DELETE), ("451", ChangeKind.DELETE)]
+
+
+def test_a_merge_that_names_no_merged_record_is_refused():
+    assert problems(merge_event(objectId=451, primaryObjectId=451, mergedObjectIds=[])) == [
+        "mergedObjectIds: a merge must name the records merged"]
+
+
 def test_position_is_the_occurrence_time_and_the_event_so_same_millisecond_events_both_apply():
     [industry, employees] = hubspot_sample("company_property_change")
 
@@ -131,7 +162,7 @@ def test_unsupported_subscription_types_and_unmapped_objects_are_refused_with_re
     assert problems({**event, "subscriptionType": "contact.associationChange"}) == [
         "subscriptionType: unsupported value 'contact.associationChange' (<object>.creation, "
         "<object>.propertyChange, <object>.deletion, <object>.privacyDeletion, "
-        "<object>.restore)"]
+        "<object>.restore, <object>.merge)"]
     assert problems({**event, "subscriptionType": "ticket.propertyChange"}) == [
         "subscriptionType: 'ticket' is not mapped (company, contact, deal)"]
 

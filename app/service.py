@@ -28,6 +28,7 @@ from projections.catalog import projections
 from projections.cluster import Cluster
 from projections.generations import Generation
 from projections.generations import current as current_generations
+from projections.lost_rebuilds import forget_lost_rebuilds
 from projections.read_access import ReadAccess
 from projections.read_api import register_read_api
 from projections.tables import ProjectionTables, declare_tables
@@ -53,13 +54,17 @@ def build_service(settings: Settings, generations: Mapping[str, Generation] | No
 
 
 def load_generations(settings: Settings) -> dict[str, Generation]:
-    """Read before the worker's event loop exists, so on a thread with a loop of its own."""
+    """Read before the worker's event loop exists, so on a thread with a loop of its own. A
+    rebuilt generation whose changelog the broker lost is forgotten (`lost_rebuilds`)."""
 
     async def load() -> dict[str, Generation]:
         connection = await with_retries(lambda: asyncpg.connect(settings.postgres_dsn),
                                         attempts=20, what="connecting to PostgreSQL")
         try:
-            return await current_generations(connection, list(projections()))
+            newest = await current_generations(connection, list(projections()))
+            return await forget_lost_rebuilds(
+                connection, newest, bootstrap=rebuild.bootstrap_servers(settings.broker_url),
+                app_id=settings.app_id)
         finally:
             await connection.close()
 

@@ -23,11 +23,12 @@ from app.dead_letters import DeadLetter, InboundMessage
 from app.event_store import AppendRequest, DuplicateSourceEvents, PostgresEventStore, StoredEvent
 from app.identity_map import PostgresIdentityMap
 from app.record_size import RecordSizeCheck, RecordTooLarge
+from app.storable_text import NulCharacter, refuse_nul
 from domain import services, validation
 from domain.aggregates import AGGREGATE_TYPES, CRMRecordAggregate
 from domain.changes import ChangeKind, RecordChange
 from domain.commands import ProcessCRMEventCommand
-from domain.errors import ConcurrencyError, DomainError
+from domain.errors import ConcurrencyError, DomainError, ValidationProblem
 from domain.ports import CRMRecordReader, ProviderAdapter, RecordInEvent
 
 log = logging.getLogger(__name__)
@@ -175,6 +176,11 @@ class CommandHandler:
         for message in messages:
             try:
                 commands = self._commands(message)
+            except NulCharacter as error:
+                reason = str(error)
+                rejected.append(DeadLetter("validation", reason, message,
+                                           [ValidationProblem("technical", "body", reason)]))
+                continue
             except (ValueError, TypeError, AttributeError) as error:
                 rejected.append(DeadLetter("decode", f"undecodable message: {error}", message))
                 continue
@@ -200,6 +206,7 @@ class CommandHandler:
         envelope = orjson.loads(message.value)
         if not isinstance(envelope, dict):
             raise ValueError("the envelope is not a JSON object")
+        refuse_nul(message.value, envelope)
         received_at = message.headers.get("received-at")
         return provider.read_envelope(
             envelope,

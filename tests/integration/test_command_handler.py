@@ -171,6 +171,30 @@ async def test_a_dead_letters_command_is_counted_before_waiting_for_the_last_pub
     await asyncio.wait_for(second, 5)
 
 
+async def test_a_change_holding_a_nul_character_is_refused_and_the_batch_goes_on(pool):
+    """PostgreSQL stores no U+0000: the change is a validation dead letter naming the cause,
+    not a failed batch retried and parked as `unexpected`."""
+    handler = make_handler(pool)
+    with_nul = account_message("create", 1)
+    envelope = orjson.loads(with_nul.value)
+    envelope["detail"]["payload"]["Description"] = "before \x00 after"
+    with_nul = InboundMessage(provider="salesforce", value=orjson.dumps(envelope),
+                              key=with_nul.key, headers=with_nul.headers)
+    assert b"\\u0000" in with_nul.value
+    escaped_text = account_message("create", 2, record_id="001Hs00003FqYbKXXX")
+    envelope = orjson.loads(escaped_text.value)
+    envelope["detail"]["payload"]["Description"] = "a backslash, then u0000: \\u0000"
+    escaped_text = InboundMessage(provider="salesforce", value=orjson.dumps(envelope),
+                                  key="001Hs00003FqYbKXXX", headers=escaped_text.headers)
+
+    result = await handler.handle([with_nul, escaped_text])
+
+    [letter] = result.dead_letters
+    assert letter.stage == "validation" and "NUL character" in letter.reason
+    assert letter.problems[0].field == "body"
+    assert [s.event.metadata.external_id for s in result.stored] == ["001Hs00003FqYbKXXX"]
+
+
 def large_update(n: int, **fields: str) -> InboundMessage:
     message = account_message("update", n)
     envelope = orjson.loads(message.value)

@@ -84,8 +84,7 @@ def commands_from_event(
 def affected_records(event: Mapping[str, Any]) -> list[str | None]:
     if action(event) != "merge":
         return [_id(event.get("objectId"))]
-    survivor = merge_survivor(event)
-    return [survivor, *(merged for merged in merged_away(event) if merged != survivor)]
+    return [merge_survivor(event), *merged_away(event)]
 
 
 def merge_survivor(event: Mapping[str, Any]) -> str | None:

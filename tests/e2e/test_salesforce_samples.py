@@ -131,12 +131,14 @@ def test_account_samples_tell_the_accounts_whole_story(http, salesforce):
     assert withheld["data"]["status"] == "Inactive"
     assert inactive["status"] == "Active" and inactive["withheld_versions"] == 1
 
-    # Deleting the (still inactive) record is recorded and, by the same policy, not announced.
+    # Deleting the (still inactive) record is announced all the same: a record that no longer
+    # exists must leave the views, and the view shows its last state, withheld changes included.
     post(http, load_sample("account_delete"))
     deleted = view_at(http, "clients", ACCOUNT_ID, 5)
     [deletion] = history(http, deleted)[4:]
-    assert deletion["event_type"] == "Deleted" and deletion["metadata"]["broadcast"] is False
-    assert deleted["deleted"] is False and deleted["withheld_versions"] == 2
+    assert deletion["event_type"] == "Deleted" and deletion["metadata"]["broadcast"] is True
+    assert deleted["deleted"] is True and deleted["status"] == "Inactive"
+    assert deleted["withheld_versions"] == 1
 
     post(http, load_sample("account_undelete"))
     restored = view_at(http, "clients", ACCOUNT_ID, 6)

@@ -23,7 +23,8 @@ def test_time_spent_computing_shows_as_cpu_time_and_time_on_a_cpu():
     assert used is not None
     assert used.wall_s >= 0.3
     assert 0.25 <= used.cpu_s <= used.wall_s + 0.05  # one thread busy, the clock ticks at 10 ms
-    assert 0.25 <= used.ran_s <= used.wall_s
+    # the wall clock and the scheduler's count are read one after the other: a little apart
+    assert 0.25 <= used.ran_s <= used.wall_s + 0.005
     assert 0 <= used.waited_s <= used.wall_s - used.ran_s + 0.01
 
 

@@ -61,7 +61,13 @@ def openapi_document() -> dict[str, Any]:
         "required": ["status", "received_at"],
         "properties": {"event_id": {"type": "string"}, "status": {"const": "accepted"},
                        "received_at": {"type": "string", "format": "date-time"},
-                       "correlation_id": {"type": "string"}},
+                       "correlation_id": {"type": "string"},
+                       "events": {"type": "integer", "description": "HubSpot: events taken"},
+                       "invalid": {"type": "array", "description": "HubSpot: the events that "
+                                   "are no valid HubSpot event, dead-lettered by the worker",
+                                   "items": {"type": "object", "properties": {
+                                       "index": {"type": "integer"},
+                                       "errors": {"type": "array"}}}}},
     }
     schemas["Error"] = {"type": "object", "required": ["error"],
                         "properties": {"error": {"type": "string"}, "errors": {"type": "array"}}}

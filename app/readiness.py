@@ -58,22 +58,37 @@ class BrokerCheck:
 
 
 class DatabaseCheck:
+    """A query on the worker's pool, answered within the timeout or given up.
+
+    Given up, not cancelled and awaited: a cancelled query's connection goes back to the pool
+    only once the server answers, or after the pool's command timeout (30 s), and the probe
+    would wait for that. The abandoned query finishes in the background."""
+
     name = "postgres"
 
     def __init__(self, pool: Callable[[], asyncpg.Pool | None], timeout_s: float):
         self.pool = pool
         self.timeout_s = timeout_s
+        self._abandoned: set[asyncio.Task] = set()  # referenced until done
 
     async def __call__(self) -> CheckResult:
         pool = self.pool()
         if pool is None:
             return CheckResult(self.name, False, "connection pool not started yet")
-        try:
-            async with asyncio.timeout(self.timeout_s):
-                await pool.fetchval("SELECT 1")
-        except Exception as error:
-            return CheckResult(self.name, False, _why(error, self.timeout_s))
+        query = asyncio.ensure_future(pool.fetchval("SELECT 1"))
+        done, _ = await asyncio.wait([query], timeout=self.timeout_s)
+        if not done:
+            self._abandon(query)
+            return CheckResult(self.name, False, _why(TimeoutError(), self.timeout_s))
+        if query.exception() is not None:
+            return CheckResult(self.name, False, _why(query.exception(), self.timeout_s))
         return CheckResult(self.name, True)
+
+    def _abandon(self, query: asyncio.Future) -> None:
+        query.cancel()
+        self._abandoned.add(query)
+        query.add_done_callback(self._abandoned.discard)
+        query.add_done_callback(lambda done: done.cancelled() or done.exception())  # retrieved
 
 
 def tables_check(recovered: Callable[[], str | None]) -> Check:

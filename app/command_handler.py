@@ -98,15 +98,16 @@ class CommandHandler:
         aggregate's order on the topic). The agent's batch no longer waits for the broker's
         acknowledgements before the next one starts.
         """
-        work, rejected = self._accept(messages)
+        work, rejected, repeated = self._accept(messages)
         result = await self._record_with_retries(work)
         refused = len(result.dead_letters)  # accepted commands the domain or the CRM refused
+        recorded = len(work) - result.duplicates - refused
+        result.duplicates += repeated
         result.dead_letters[:0] = rejected
         await self.dead_letters.send(result.dead_letters)
         # counted right after the dead letters, with no await between: a scrape never sees a
         # dead letter whose failed command is not counted yet
         if messages:
-            recorded = len(work) - result.duplicates - refused
             metrics.count_commands(messages[0].provider, recorded=recorded,
                                    duplicates=result.duplicates,
                                    failed_stages=[d.stage for d in result.dead_letters])
@@ -169,10 +170,14 @@ class CommandHandler:
 
     # -- accepting: decode, split per record, validate ---------------------------------------
 
-    def _accept(self, messages: Sequence[InboundMessage]) -> tuple[list[_Work], list[DeadLetter]]:
+    def _accept(self, messages: Sequence[InboundMessage]
+                ) -> tuple[list[_Work], list[DeadLetter], int]:
+        """The commands to record, the dead letters of the others, and how many repeated a
+        source event already in the batch (duplicates, like those recorded before)."""
         work: list[_Work] = []
         rejected: list[DeadLetter] = []
         seen: set[str] = set()
+        repeated = 0
         for message in messages:
             try:
                 commands = self._commands(message)
@@ -186,6 +191,7 @@ class CommandHandler:
                 continue
             for command in commands:
                 if command.source_event_id in seen:
+                    repeated += 1
                     continue
                 seen.add(command.source_event_id)
                 problems, change = validation.accept(command, self.adapters)
@@ -197,7 +203,7 @@ class CommandHandler:
                     rejected.append(_resync_request(message, command))
                     continue
                 work.append(_Work(message, command, change))
-        return work, rejected
+        return work, rejected, repeated
 
     def _commands(self, message: InboundMessage) -> list[ProcessCRMEventCommand]:
         provider = self.providers.get(message.provider)

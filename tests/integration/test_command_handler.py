@@ -195,6 +195,20 @@ async def test_a_change_holding_a_nul_character_is_refused_and_the_batch_goes_on
     assert [s.event.metadata.external_id for s in result.stored] == ["001Hs00003FqYbKXXX"]
 
 
+async def test_the_same_event_three_times_in_one_batch_counts_two_duplicates(pool):
+    handler = make_handler(pool)
+    recorded_before, duplicates_before = commands_counted("recorded"), commands_counted(
+        "duplicate")
+    message = account_message("create", 1)
+
+    result = await handler.handle([message, message, message])
+
+    assert [stored.event.version for stored in result.stored] == [1]
+    assert result.duplicates == 2
+    assert commands_counted("recorded") == recorded_before + 1
+    assert commands_counted("duplicate") == duplicates_before + 2
+
+
 def large_update(n: int, **fields: str) -> InboundMessage:
     message = account_message("update", n)
     envelope = orjson.loads(message.value)

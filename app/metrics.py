@@ -12,6 +12,10 @@ from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from app.dead_letters import STAGES
+
+OUTCOMES = ("recorded", "duplicate", "failed")
+
 BRIDGE_EVENTS = Counter(
     "crm_bridge_events_received",
     "Provider events POSTed to the bridge, by provider and HTTP status answered "
@@ -67,6 +71,24 @@ CONCURRENCY_CONFLICTS = Counter(
     "Appends refused because an aggregate was not at the expected version (then reloaded)",
 )
 
+def start_at_zero(providers: Iterable[str], topics: Iterable[str] = ()) -> None:
+    """Export the counters' known series at 0 from the start: Prometheus' `increase()` and
+    `rate()` miss a series' first jump from absent to 1, so an alert on "anything above 0"
+    would miss the first failure of every new process."""
+    for provider in providers:
+        BRIDGE_EVENTS.labels(provider, "202")
+        for outcome in OUTCOMES:
+            COMMANDS_PROCESSED.labels(provider, outcome)
+        for stage in STAGES:
+            COMMANDS_FAILED.labels(provider, stage)
+    for stage in STAGES:
+        DEAD_LETTERS.labels(stage)
+    for path in ("batch", "relay"):
+        PUBLISH_FAILURES.labels(path)
+    for topic in topics:
+        OFFSETS_SKIPPED.labels(topic)
+
+
 # One lag reading per label set: {("topic", "partition"): events behind}
 LagReading = Callable[[], Mapping[tuple[str, str], int]]
 
@@ -108,7 +130,6 @@ def count_commands(provider: str, *, recorded: int, duplicates: int,
     for stage in failed_stages:
         COMMANDS_FAILED.labels(provider, stage).inc()
         failed += 1
-    for outcome, count in (("recorded", recorded), ("duplicate", duplicates),
-                           ("failed", failed)):
+    for outcome, count in zip(OUTCOMES, (recorded, duplicates, failed), strict=True):
         if count:
             COMMANDS_PROCESSED.labels(provider, outcome).inc(count)

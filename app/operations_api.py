@@ -31,6 +31,7 @@ def register_operations_api(app: faust.App, runtime: Runtime, settings: Settings
               tables_check(lambda: tables_pending(app, runtime))]
     consumed_topics = {*(t.get_topic_name() for t in runtime.topics.inbound.values()),
                        runtime.topics.domain_events.get_topic_name()}
+    metrics.start_at_zero(runtime.topics.inbound, consumed_topics)
     domain_events = runtime.topics.domain_events
     metrics.LAGS.watch(
         consumer_lag=lambda: consumer_lag(app.consumer, consumed_topics),
@@ -44,6 +45,7 @@ def register_probes(app: faust.App, broker: BrokerCheck, checks: list[Check],
     bridge's observation, errors as JSON, `GET /metrics` and `GET /ready` over `checks`;
     `broker`'s client is closed on shutdown."""
     app.web.web_app.middlewares.extend([observe_bridge(providers), json_errors])
+    metrics.start_at_zero(providers)
 
     @app.on_before_shutdown.connect
     async def close_readiness_client(sender: faust.App, **kwargs: object) -> None:

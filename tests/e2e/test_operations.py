@@ -91,6 +91,21 @@ def test_metrics_count_received_events_commands_appends_and_dead_letters(module_
         assert all(v >= 0 for v in readings.values())
 
 
+def test_every_known_counter_series_is_exported_before_its_first_increment(module_service):
+    # Prometheus' increase() misses a series' first jump from absent to 1
+    with module_service.client() as http:
+        scraped = scrape(http)
+    inbound = module_service.topics["inbound"]
+    for name, labels in [
+            ("crm_publish_failures_total", {"path": "relay"}),
+            ("crm_dead_letters_total", {"stage": "unexpected"}),
+            ("crm_commands_failed_total", {"provider": "pipedrive", "stage": "decode"}),
+            ("crm_commands_processed_total", {"provider": "hubspot", "outcome": "failed"}),
+            ("crm_bridge_events_received_total", {"provider": "pipedrive", "status": "202"}),
+            ("crm_consumer_offsets_skipped_total", {"topic": inbound})]:
+        assert (name, frozenset(labels.items())) in scraped, (name, labels)
+
+
 def test_consumer_and_projection_lag_fall_to_zero_once_everything_is_processed(module_service):
     record_id = new_record_id()
     with module_service.client() as http:

@@ -53,7 +53,6 @@ def run_worker(settings: Settings) -> None:
     app, runtime = build_service(settings)
     tracing.configure(settings)
     tune_for_streaming()
-    logging.captureWarnings(True)  # Python warnings become log lines too, formatted alike
     # Faust's worker replaces the root logger's handlers at start: it must get ours
     worker = faust.Worker(app, runtime, loglevel=settings.log_level.upper(),
                           logging_config=logging_config(settings.log_format, settings.log_level))
@@ -86,7 +85,9 @@ def run_bridge(settings: Settings) -> None:
 
 def run_until_stopped(worker: Any) -> None:
     """Run a Faust worker until it exits. A clean stop returns (so the embedded services stop
-    after it); a crash keeps its non-zero exit code, which restart policies go by."""
+    after it); a crash keeps its non-zero exit code, which restart policies go by. The warnings
+    mode writes straight to stderr (`-INT-` on Ctrl-C) become log lines like every other."""
+    worker.carp = lambda message: log.warning("%s", message)
     try:
         worker.execute_from_commandline()
     except SystemExit as stop:
@@ -262,6 +263,7 @@ def main(argv: list[str] | None = None) -> None:
     # connection would bury a command's output)
     logging.basicConfig(level=logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.captureWarnings(True)  # Python warnings become log lines, formatted alike
     for ours in ("app", "projections", "crm_events"):
         logging.getLogger(ours).setLevel(logging.INFO)
     with failures_in_one_line():

@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import httpx
+import orjson
 import pytest
 from service_process import load_sample, wait_for
 
@@ -47,6 +48,15 @@ def test_run_starts_worker_and_bridge_and_ctrl_c_leaves_nothing_behind(tmp_path)
         # worker, bridge, broker and PostgreSQL all gone: nothing answers on their ports
         wait_for(lambda: not any(listening(port) for port in ports.values()), timeout=30,
                  interval=0.5)
+        # one JSON object per line, but for the two banners; the embedded PostgreSQL's Python
+        # warning (XDG_RUNTIME_DIR unset) too
+        lines = (tmp_path / "run.log").read_text().splitlines()
+        banners = [line for line in lines if not line.startswith("{")]
+        assert all(line.startswith(("crm-events on ", "webhook bridge on "))
+                   for line in banners), banners
+        logged = [orjson.loads(line) for line in lines if line.startswith("{")]
+        assert any(line["logger"] == "py.warnings" and "RuntimeDirWarning" in line["message"]
+                   for line in logged)
     finally:
         if run.poll() is None:
             os.killpg(run.pid, signal.SIGKILL)
@@ -59,7 +69,7 @@ def start_run(tmp_path) -> tuple[subprocess.Popen, dict[str, int]]:
                                             "EMBEDDED_POSTGRES_PORT")}
     env = {**os.environ, "DATA_DIR": str(tmp_path), "BRIDGE_API_KEYS": "run-key",
            **{name: str(port) for name, port in ports.items()}}
-    for name in ("KAFKA_BROKER_URL", "DATABASE_URL"):
+    for name in ("KAFKA_BROKER_URL", "DATABASE_URL", "XDG_RUNTIME_DIR"):  # the last: a warning
         env.pop(name, None)
     with open(tmp_path / "run.log", "wb") as log:
         run = subprocess.Popen([sys.executable, "-m", "app", "run"], env=env, stdout=log,

@@ -52,8 +52,11 @@ class ServiceUnreachable(CommandFailed):
 
 
 def describe(error: BaseException) -> str:
-    """`Type: message`, as aiokafka's errors already print themselves."""
+    """`Type: message`, as aiokafka's errors already print themselves; a timeout that says
+    nothing, as one."""
     name, text = type(error).__name__, str(error)
+    if not text:
+        return "timed out" if isinstance(error, TimeoutError) else name
     return text if text.startswith(name) else f"{name}: {text}"
 
 

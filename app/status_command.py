@@ -12,7 +12,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from app.command_args import CONNECTION_ERRORS, TIMEOUT_S, base_url, first_key, service_url
-from app.command_failures import load_settings
+from app.command_failures import describe, load_settings
 
 
 class Health(BaseModel):
@@ -71,7 +71,8 @@ def fetch_json(url: str, key: str | None = None) -> tuple[int | None, Any]:
     except urllib.error.HTTPError as error:
         return error.code, _json_or_text(error.read())
     except CONNECTION_ERRORS as error:
-        return None, str(getattr(error, "reason", error))
+        reason = getattr(error, "reason", error)
+        return None, str(reason) or describe(reason)  # a timeout's text is empty
 
 
 DATABASE_COUNTS = {
@@ -116,9 +117,8 @@ def is_ready(ready: tuple[int | None, Any]) -> bool:
 
 def status_report(url: str, health: tuple, ready: tuple, projections: tuple,
                   database: dict[str, int] | str | None) -> str:
-    lines = [f"service      {url}", f"health       {describe_answer(health, Health)}"]
-    if ready[0] is not None:
-        lines.append(f"ready        {describe_answer(ready, Readiness)}")
+    lines = [f"service      {url}", f"health       {describe_answer(health, Health)}",
+             f"ready        {describe_answer(ready, Readiness)}"]
     progress = _parse(Projections, projections[1]) if projections[0] == 200 else None
     if progress is not None:
         for name, p in progress.projections.items():

@@ -44,7 +44,7 @@ class FakeService:
     """An HTTP server answering each path as told (else a 404 page), recording the requests."""
 
     url: str
-    answers: dict[str, tuple[int, bytes]] = field(default_factory=dict)
+    answers: dict[str, tuple[int, bytes] | None] = field(default_factory=dict)
     received: list[str] = field(default_factory=list)
 
 
@@ -62,6 +62,9 @@ def fake_service() -> Iterator[FakeService]:
 
         def answer(self) -> None:
             fake.received.append(f"{self.command} {self.path}")
+            if fake.answers.get(self.path, ()) is None:  # hangs up without an answer
+                self.close_connection = True
+                return
             status, body = fake.answers.get(self.path, (404, b"<html><h1>Not Found</h1></html>"))
             self.send_response(status)
             self.send_header("Content-Length", str(len(body)))
@@ -250,6 +253,16 @@ def test_status_reports_answers_that_are_not_the_services_and_exits_1(fake_servi
         "health       200 ok",
         "ready        404 not the service's answer: <html><h1>Not Found</h1></html>",
         "projections  200 not the service's answer: projections: fine"]
+
+
+def test_status_names_a_readiness_check_that_does_not_answer(fake_service):
+    fake_service.answers.update({"/health": (200, b'{"status": "ok"}'), "/ready": None,
+                                 "/projections": (200, b'{"projections": {}}')})
+
+    done = crm_events("status", "--url", fake_service.url)
+
+    assert done.returncode == 1
+    assert done.stdout.splitlines()[2].startswith("ready        unreachable: "), done.stdout
 
 
 def test_status_exits_1_when_the_database_cannot_be_counted_though_the_service_is_ready(

@@ -5,6 +5,7 @@ checks that let it fail so before doing any work."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 from collections.abc import Iterator
 from typing import NoReturn
@@ -99,7 +100,8 @@ async def check_broker(settings: Settings) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(settings.broker_url),
                                 request_timeout_ms=int(CONNECT_TIMEOUT_S * 1000))
     try:
-        await admin.start()
+        with _quiet("aiokafka"):  # its own ERROR line would come before ours, saying less
+            await admin.start()
     except ValueError as error:  # a port that is not a number
         raise ConfigurationError("KAFKA_BROKER_URL", str(error)) from None
     except KafkaError as error:
@@ -108,6 +110,17 @@ async def check_broker(settings: Settings) -> None:
                                  f"{unset if settings.embedded_broker else ''}") from error
     finally:
         await admin.close()
+
+
+@contextlib.contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 async def check_services(settings: Settings) -> None:

@@ -109,6 +109,7 @@ def test_an_unreachable_broker_is_one_line_and_exit_1(command, module_database):
 
     assert failed_with(done, 1).startswith(
         "broker unreachable: KafkaConnectionError: Unable to bootstrap from")
+    assert len(done.stderr.splitlines()) == 1, done.stderr  # not aiokafka's own line before it
 
 
 def test_a_malformed_database_url_is_a_configuration_error():

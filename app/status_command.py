@@ -148,21 +148,23 @@ def command_status(args: argparse.Namespace) -> None:
         try:
             database = asyncio.run(database_counts(settings.postgres_dsn))
         except Exception as error:  # the report says so; the exit code below too
-            database = f"{type(error).__name__}: {error}"
+            database = describe(error)
     if args.json:
         print(orjson.dumps({"url": url, "health": health, "ready": ready,
                             "projections": projections, "database": database}).decode())
     else:
         print(status_report(url, health, ready, projections, database))
-    # what was asked and could not be told fails the command, as not being ready does
-    if not is_ready(ready) or isinstance(database, str):
+    # what was asked and could not be told fails the command, as not being ready does: the
+    # projections too (a wrong read key, a bridge's URL)
+    if not is_ready(ready) or projections[0] != 200 or isinstance(database, str):
         raise SystemExit(1)
 
 
 def add_status_command(commands: argparse._SubParsersAction) -> None:
     status = commands.add_parser(
         "status", help="ask a running service: health, readiness, projection lag; exits 1 "
-                       "when not ready, or when --database cannot count")
+                       "when not ready, when the projections cannot be read, or when "
+                       "--database cannot count")
     status.add_argument("--url", type=base_url,
                         help="service base URL (default: http://WEB_HOST:WEB_PORT)")
     status.add_argument("--key", help="read API key (default: the first READ_API_KEYS)")

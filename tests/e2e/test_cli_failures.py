@@ -266,6 +266,18 @@ def test_status_names_a_readiness_check_that_does_not_answer(fake_service):
     assert done.stdout.splitlines()[2].startswith("ready        unreachable: "), done.stdout
 
 
+def test_status_exits_1_when_the_projections_cannot_be_read_though_the_service_is_ready(
+        fake_service):
+    fake_service.answers.update({"/health": (200, b'{"status": "ok"}'), "/ready": (200, READY),
+                                 "/projections": (401, b'{"error": "missing or invalid '
+                                                        b'X-API-Key"}')})
+
+    done = crm_events("status", "--url", fake_service.url, "--key", "wrong")
+
+    assert done.returncode == 1
+    assert "projections  401 missing or invalid X-API-Key" in done.stdout
+
+
 def test_status_exits_1_when_the_database_cannot_be_counted_though_the_service_is_ready(
         fake_service):
     fake_service.answers.update({"/health": (200, b'{"status": "ok"}'), "/ready": (200, READY),

@@ -23,11 +23,14 @@ LOCAL_SCOPE = "local"  # ?scope=local: answer only for this worker's partitions
 LocalAnswer = Callable[[set[int]], dict[str, Any]]
 
 
+RETRY_LATER = {"Retry-After": "1"}  # on every 503 of the read side: a rebalance is short
+
+
 class PartitionsUnavailable(Exception):
     def __init__(self, missing: set[int], doubled: set[int]):
         self.missing, self.doubled = missing, doubled
         super().__init__(f"partitions not available: missing {sorted(missing)}, "
-                         f"answered twice {sorted(doubled)} (rebalancing?)")
+                         f"answered twice {sorted(doubled)} (rebalancing?); retry")
 
 
 class PeerUnavailable(Exception):
@@ -35,7 +38,15 @@ class PeerUnavailable(Exception):
 
     def __init__(self, host: URL, error: Exception):
         super().__init__(f"the worker at {host} did not answer for its partitions "
-                         f"({type(error).__name__}: {error}; rebalancing?)")
+                         f"({type(error).__name__}: {error}; rebalancing?); retry")
+
+
+class NotServedHere(Exception):
+    """This worker does not serve the key now: its tables are recovering (a start, a
+    rebalance), or the key's partition moved to another worker while a read waited."""
+
+    def __init__(self, key: str):
+        super().__init__(f"{key} is not served here right now (rebalancing); retry")
 
 
 class Cluster:
@@ -45,9 +56,25 @@ class Cluster:
         self.timeout_s = timeout_s
 
     def active_partitions(self, table: ProjectionTable) -> set[int]:
+        """The partitions this worker answers for: none while its tables recover (assigned
+        partitions it has not read from their changelogs yet would answer empty or stale)."""
+        if self.recovering():
+            return set()
         topic = table.changelog_topic
         return {tp.partition for tp in self.app.assignor.assigned_actives()
                 if tp.topic == topic}
+
+    def recovering(self) -> bool:
+        return self.app.in_recovery or not self.app.tables.recovery.completed.is_set()
+
+    def check_serves(self, table: ProjectionTable, key: str) -> None:
+        """Raise `NotServedHere` unless this worker serves `key` of `table` now."""
+        try:
+            owner = self.app.router.key_store(table.table.name, key)
+        except KeyError:  # no assignment yet
+            raise NotServedHere(key) from None
+        if self.recovering() or _ident(owner) != self._me():
+            raise NotServedHere(key)
 
     def local(self, table: ProjectionTable, answer: LocalAnswer) -> dict[str, Any]:
         partitions = self.active_partitions(table)
@@ -68,9 +95,12 @@ class Cluster:
         return bool(self._peers(table))
 
     def _peers(self, table: ProjectionTable) -> list[URL]:
-        me = _ident(URL(str(self.app.conf.canonical_url)))
+        me = self._me()
         hosts = [URL(host) for host in self.app.router.table_metadata(table.table.name)]
         return [host for host in hosts if _ident(host) != me]
+
+    def _me(self) -> tuple[str, int]:
+        return _ident(URL(str(self.app.conf.canonical_url)))
 
     async def _fetch(self, host: URL, url: URL, headers: Mapping[str, str]) -> dict[str, Any]:
         target = url.with_scheme(host.scheme).with_host(host.host).with_port(host.port)

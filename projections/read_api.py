@@ -20,8 +20,10 @@ from yarl import URL
 from projections.advances import TableAdvances
 from projections.cluster import (
     LOCAL_SCOPE,
+    RETRY_LATER,
     Cluster,
     LocalAnswer,
+    NotServedHere,
     PartitionsUnavailable,
     PeerUnavailable,
 )
@@ -171,9 +173,14 @@ def _register_collection(app: faust.App, table: ProjectionTable, cluster: Cluste
             return view.error(400, str(error))
 
         async def read() -> dict[str, Any] | None:
+            # asked again after every wake-up: a rebalance may have moved the key meanwhile
+            cluster.check_serves(table, aggregate_id)
             return visible(store.get(aggregate_id)) if is_record_key(aggregate_id) else None
 
-        found = await advances.until(read, wanted.reached, table.name, wanted.wait_s)
+        try:
+            found = await advances.until(read, wanted.reached, table.name, wanted.wait_s)
+        except NotServedHere as error:
+            return view.error(503, str(error), headers=RETRY_LATER)
         if found is None:
             return view.error(404, f"no {collection} record {aggregate_id}")
         return view.json(found)
@@ -191,7 +198,8 @@ def _register_collection(app: faust.App, table: ProjectionTable, cluster: Cluste
                 return await routed_get(self, request, aggregate_id=aggregate_id)
             except (aiohttp.ClientError, TimeoutError) as error:
                 return self.error(503, f"the worker owning {aggregate_id} did not answer "
-                                       f"({type(error).__name__}: rebalancing?); retry")
+                                       f"({type(error).__name__}: rebalancing?); retry",
+                                  headers=RETRY_LATER)
 
     @app.page(f"/{collection}", name=f"{collection}-list")
     @access.guard
@@ -306,7 +314,7 @@ async def _gather(view: View, cluster: Cluster, table: ProjectionTable, request:
         return await cluster.gather(table, url or request.url, answer,
                                     headers=access.forwarded_headers(request))
     except (PartitionsUnavailable, PeerUnavailable) as error:
-        return view.error(503, str(error))
+        return view.error(503, str(error), headers=RETRY_LATER)
 
 
 async def _know_partitions(app: faust.App, store: faust.types.TableT) -> None:

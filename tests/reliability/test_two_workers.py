@@ -118,6 +118,7 @@ def test_partitions_split_between_two_workers_and_the_survivor_takes_over_a_kill
         for answer in (gathered, routed):
             assert answer.status_code == 503 and "rebalancing?" in answer.json()["error"], \
                 answer.text
+            assert answer.headers["Retry-After"] == "1"
         post_all(second, [account("account_update", record_id) for record_id in early]
                  + [account("account_create", record_id) for record_id in late])
 
@@ -132,6 +133,51 @@ def test_partitions_split_between_two_workers_and_the_survivor_takes_over_a_kill
         # each source event stored exactly once, whoever processed it
         assert (asyncio.run(stored_counts(fresh_database))[1]
                 == 2 * BEFORE_KILL + AFTER_KILL + WAITED_FOR)
+    finally:
+        first.stop()
+        second.stop()
+
+
+def test_reads_waiting_on_partitions_a_joining_worker_takes_answer_503_not_stale(
+        broker_url, fresh_database):
+    """A read waiting for a version (`?min_version=&wait=`) on the worker that owned the
+    record's partition ends with a 503 to retry when a joining worker takes that partition: it
+    neither waits out its time reading the copy nobody writes any more nor answers 404."""
+    first = ServiceProcess(broker_url, fresh_database)
+    shared = {name: first.env[name] for name in (
+        "APP_ID", "INBOUND_TOPIC_PREFIX", "DOMAIN_EVENTS_TOPIC", "DEAD_LETTER_TOPIC")}
+    second = ServiceProcess(broker_url, fresh_database, **shared)
+    record_ids = [f"001J{uuid.uuid4().hex[:14]}" for _ in range(12)]
+    try:
+        first.start()
+        post_all(first, [account("account_create", record_id) for record_id in record_ids])
+        with first.client() as http:
+            views = wait_for(lambda: (found := [view(http, r) for r in record_ids])
+                             and all(found) and found, timeout=30, interval=0.5)
+        aggregate_ids = [v["aggregate_id"] for v in views]
+
+        def wait_for_version_2(aggregate_id: str) -> tuple[httpx.Response, float]:
+            with first.client() as http:
+                started = time.monotonic()
+                response = http.get(f"/clients/{aggregate_id}",
+                                    params={"min_version": 2, "wait": 10}, timeout=30)
+                return response, time.monotonic() - started
+
+        with ThreadPoolExecutor(max_workers=len(aggregate_ids)) as threads:
+            waiting = [threads.submit(wait_for_version_2, a) for a in aggregate_ids]
+            time.sleep(0.5)  # every read is waiting
+            second.start()
+            answers = [w.result() for w in waiting]
+        taken = wait_for(lambda: owned_inbound_partitions(second), timeout=60, interval=0.5)
+        moved = [partition_for(a, PARTITIONS) in taken for a in aggregate_ids]
+        assert any(moved) and not all(moved), (taken, moved)
+        for (answer, waited), was_moved in zip(answers, moved, strict=True):
+            if was_moved or answer.status_code != 200:  # a rebalance makes every read retry
+                assert answer.status_code == 503, answer.text
+                assert "retry" in answer.json()["error"]
+                assert answer.headers["Retry-After"] == "1" and waited < 9
+            else:
+                assert answer.json()["version"] == 1
     finally:
         first.stop()
         second.stop()

@@ -118,6 +118,10 @@ def transport_with_fetch_wait(fetch_max_wait_ms: int, inline_delivery: bool,
             await self.consumer.on_partitions_assigned(assigned, generation_id)
 
     class FetchWaitConsumer(faust_aiokafka.Consumer):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._changelogs_not_fetched: set[Any] = set()  # paused in the fetcher (below)
+
         def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
             thread = ConsumerOnAppLoop if consumer_on_app_loop else ConsumerThread
             return thread(self, loop=self.loop, beacon=self.beacon)
@@ -138,8 +142,18 @@ def transport_with_fetch_wait(fetch_max_wait_ms: int, inline_delivery: bool,
             super().resume_partitions(tps)
             self._set_changelogs_fetching(tps, fetching=True)
 
+        def verify_event_path(self, now: float, tp: Any) -> None:
+            # Faust's health check reports a partition without a recent fetch request: one
+            # paused here is meant not to have any (every changelog it owns, outside recovery)
+            if tp not in self._changelogs_not_fetched:
+                super().verify_event_path(now, tp)
+
         def _set_changelogs_fetching(self, tps: set[Any], fetching: bool) -> None:
             changelogs = {tp for tp in tps if self._is_changelog_tp(tp)}
+            if fetching:
+                self._changelogs_not_fetched.difference_update(changelogs)
+            else:
+                self._changelogs_not_fetched.update(changelogs)
             if changelogs:
                 # a closed loop (RuntimeError): the consumer (its thread, or the app) has stopped
                 with contextlib.suppress(RuntimeError):

@@ -8,7 +8,10 @@ partitions aiokafka's fetcher had paused and which it held fetched records of.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
+import time
+from typing import Any
 
 from worker_script import report_and_exit, run_worker, worker_app
 
@@ -47,7 +50,30 @@ def fetcher_state(app: CRMEventsApp) -> dict[str, list[str]]:
     held = sorted(f"{tp.topic}:{tp.partition}" for tp in aiokafka_consumer._fetcher._records
                   if consumer._is_changelog_tp(tp))
     return {"changelogs": changelogs, "paused_in_fetcher": paused,
-            "changelog_records_held": held}
+            "changelog_records_held": held,
+            "health_check_reports": health_check_reports(app, app.consumer),
+            "reports_of_fausts_own_check": health_check_reports(app, app.consumer._thread)}
+
+
+def health_check_reports(app: CRMEventsApp, checker: Any) -> list[str]:
+    """What Faust's health check of every assigned partition (`verify_event_path`, through the
+    consumer or straight through its thread) reports an hour from now, when every check that
+    counts from the worker's start is due."""
+    reported: list[str] = []
+
+    class Reports(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "fetch request" in record.getMessage():
+                reported.append(record.getMessage())
+
+    handler = Reports()
+    logging.getLogger().addHandler(handler)
+    try:
+        for tp in app.consumer.assignment():
+            checker.verify_event_path(time.monotonic() + 3600, tp)
+    finally:
+        logging.getLogger().removeHandler(handler)
+    return reported
 
 
 if __name__ == "__main__":

@@ -146,7 +146,7 @@ def command_run(args: argparse.Namespace) -> None:
         with port_of(setting):
             require_free(port)
     signal.signal(signal.SIGTERM, _stop_while_starting)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    make_data_dir(settings)
     with embedded_defaults(settings) as resolved:
         print(f"crm-events on http://{resolved.web_host}:{resolved.web_port} "
               f"(broker {resolved.broker_url})", flush=True)
@@ -172,7 +172,17 @@ def command_worker(args: argparse.Namespace) -> None:
     if settings.embedded_broker or settings.embedded_postgres:
         raise ConfigurationError("KAFKA_BROKER_URL and DATABASE_URL",
                                  "`worker` needs both (use `run` for embedded defaults)")
+    make_data_dir(settings)
     run_worker(settings)
+
+
+def make_data_dir(settings: Settings) -> None:
+    """DATA_DIR, created as `run` creates it (Faust's worker fails on a missing one)."""
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigurationError("DATA_DIR", f"cannot create {settings.data_dir}: "
+                                             f"{error.strerror}") from None
 
 
 def command_migrate(args: argparse.Namespace) -> None:

@@ -164,6 +164,18 @@ def test_an_embedded_port_in_use_is_named_and_nothing_is_left_running(tmp_path, 
     assert not (tmp_path / "broker.pid").exists()
 
 
+def test_a_worker_creates_its_data_dir_or_names_it(module_database, tmp_path):
+    missing = tmp_path / "not" / "yet"
+    crm_events("worker", DATA_DIR=str(missing), DATABASE_URL=module_database,
+               KAFKA_BROKER_URL=NOWHERE_KAFKA)  # fails later, at the broker
+    assert missing.is_dir()
+
+    (tmp_path / "a-file").write_text("")
+    done = crm_events("worker", DATA_DIR=str(tmp_path / "a-file" / "x"),
+                      DATABASE_URL=module_database, KAFKA_BROKER_URL=NOWHERE_KAFKA)
+    assert failed_with(done, 2).startswith("configuration error: DATA_DIR: cannot create ")
+
+
 def test_a_worker_logs_json_from_its_first_line(module_database):
     """LOG_FORMAT=json: the lines before Faust's worker sets its logging up are JSON too (here
     aiokafka's, failing to reach the broker), and the command's last line says what failed."""

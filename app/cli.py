@@ -48,6 +48,7 @@ def run_worker(settings: Settings) -> None:
     from app.structured_logging import logging_config
     from app.topic_check import require_topic_partitions
 
+    make_data_dir(settings)
     require_topic_partitions(settings)
     use_uvloop()
     app, runtime = build_service(settings)
@@ -71,6 +72,7 @@ def run_bridge(settings: Settings) -> None:
     from app.gc_tuning import tune_for_streaming
     from app.structured_logging import logging_config
 
+    make_data_dir(settings)
     use_uvloop()
     app = build_bridge(settings)
     tracing.configure(settings)
@@ -172,12 +174,12 @@ def command_worker(args: argparse.Namespace) -> None:
     if settings.embedded_broker or settings.embedded_postgres:
         raise ConfigurationError("KAFKA_BROKER_URL and DATABASE_URL",
                                  "`worker` needs both (use `run` for embedded defaults)")
-    make_data_dir(settings)
     run_worker(settings)
 
 
 def make_data_dir(settings: Settings) -> None:
-    """DATA_DIR, created as `run` creates it (Faust's worker fails on a missing one)."""
+    """DATA_DIR, created as `run` creates it (a Faust worker, the service's or the bridge's,
+    fails on a missing one)."""
     try:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:

@@ -171,9 +171,11 @@ def test_a_worker_creates_its_data_dir_or_names_it(module_database, tmp_path):
     assert missing.is_dir()
 
     (tmp_path / "a-file").write_text("")
-    done = crm_events("worker", DATA_DIR=str(tmp_path / "a-file" / "x"),
-                      DATABASE_URL=module_database, KAFKA_BROKER_URL=NOWHERE_KAFKA)
-    assert failed_with(done, 2).startswith("configuration error: DATA_DIR: cannot create ")
+    for command, settings in (("worker", {"DATABASE_URL": module_database}),
+                              ("bridge", {"BRIDGE_API_KEYS": "k"})):
+        done = crm_events(command, DATA_DIR=str(tmp_path / "a-file" / "x"),
+                          KAFKA_BROKER_URL=NOWHERE_KAFKA, **settings)
+        assert failed_with(done, 2).startswith("configuration error: DATA_DIR: cannot create ")
 
 
 def test_a_worker_logs_json_from_its_first_line(module_database):

@@ -7,23 +7,16 @@ from __future__ import annotations
 
 import asyncio
 
-from aiokafka.client import AIOKafkaClient
-
 from app.command_failures import ConfigurationError
 from app.faust_app import PROVIDERS
 from app.settings import Settings
-from projections.rebuild import bootstrap_servers
+from projections.rebuild import bootstrap_servers, every_topic
 
 
 async def mismatched_topics(settings: Settings) -> dict[str, int]:
     """The service's existing topics (inbound, domain events, dead letters, table changelogs)
     whose partition count is not TOPIC_PARTITIONS, with their counts."""
-    client = AIOKafkaClient(bootstrap_servers=bootstrap_servers(settings.broker_url))
-    await client.bootstrap()
-    try:
-        metadata = await client.fetch_all_metadata()
-    finally:
-        await client.close()
+    metadata = await every_topic(bootstrap_servers(settings.broker_url))
     return {topic: len(partitions) for topic in metadata.topics()
             if _ours(topic, settings)
             and len(partitions := metadata.partitions_for_topic(topic) or ())

@@ -16,9 +16,9 @@ from collections.abc import Mapping
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.client import AIOKafkaClient
 
 from projections.generations import Generation, current, forget_built
+from projections.rebuild import every_topic
 from projections.tables import changelog_topic
 
 log = logging.getLogger(__name__)
@@ -68,11 +68,5 @@ async def changelog_end(bootstrap: str, topic: str) -> int | None:
 
 
 async def _partitions_of(bootstrap: str, topic: str) -> list[TopicPartition]:
-    # from the metadata of every topic: asking for this one alone may make the broker create it
-    client = AIOKafkaClient(bootstrap_servers=bootstrap)
-    await client.bootstrap()
-    try:
-        metadata = await client.fetch_all_metadata()
-    finally:
-        await client.close()
+    metadata = await every_topic(bootstrap)
     return [TopicPartition(topic, p) for p in sorted(metadata.partitions_for_topic(topic) or ())]

@@ -34,6 +34,8 @@ import asyncpg
 import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.client import AIOKafkaClient
+from aiokafka.cluster import ClusterMetadata
 from aiokafka.errors import TopicAlreadyExistsError
 
 from app.batch_send import partition_for, send_batches
@@ -80,6 +82,17 @@ def bootstrap_servers(broker_url: str) -> str:
     """A Faust broker URL (kafka://h1:9092;h2:9092) as Kafka clients take it (h1:9092,h2:9092)."""
     hosts = broker_url.replace(";", ",").split(",")
     return ",".join(host.strip().removeprefix("kafka://") for host in hosts)
+
+
+async def every_topic(bootstrap: str) -> ClusterMetadata:
+    """The metadata of every topic, on a client of its own: asking for one topic alone may make
+    the broker create it."""
+    client = AIOKafkaClient(bootstrap_servers=bootstrap)
+    await client.bootstrap()
+    try:
+        return await client.fetch_all_metadata()
+    finally:
+        await client.close()
 
 
 async def fold(projection: Projection, pool: asyncpg.Pool, partitions: int,

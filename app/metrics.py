@@ -71,6 +71,7 @@ CONCURRENCY_CONFLICTS = Counter(
     "Appends refused because an aggregate was not at the expected version (then reloaded)",
 )
 
+
 def start_at_zero(providers: Iterable[str], topics: Iterable[str] = ()) -> None:
     """Export the counters' known series at 0 from the start: Prometheus' `increase()` and
     `rate()` miss a series' first jump from absent to 1, so an alert on "anything above 0"

@@ -24,6 +24,21 @@ import orjson
 
 from app import metrics, tracing
 from app.db import with_retries
+from app.event_store_queries import (
+    CLAIM_SOURCE_EVENTS,
+    CURRENT_VERSIONS,
+    EVENTS_AFTER,
+    EVENTS_OF,
+    EVENTS_PAGE,
+    INSERT_EVENTS,
+    MARK_PUBLISHED,
+    PROCESSED,
+    UNPUBLISHED,
+    UNPUBLISHED_BEFORE,
+    UPSERT_SNAPSHOTS,
+    event_rows,
+    stored_at,
+)
 from domain.aggregates import AGGREGATE_TYPES, CRMRecordAggregate
 from domain.errors import ConcurrencyError
 from domain.events import DomainEvent, event_from_dict
@@ -86,67 +101,6 @@ class AppendRequest:
                              f"of this aggregate, got {[e.version for e in self.events]}")
 
 
-EVENT_COLUMNS = (
-    "position, event_id, aggregate_id, aggregate_type, version, event_type, occurred_at, "
-    "recorded_at, data, metadata"
-)
-E_EVENT_COLUMNS = "e." + EVENT_COLUMNS.replace(", ", ", e.")
-
-# Ids go as text (here and in the other batch queries) and the data and metadata as one JSON
-# array each: asyncpg encodes an array element through the connection's Python codec (uuid,
-# jsonb), a call per value that made most of the append's CPU time in the worker (500 events:
-# 6.5-6.8 ms before, 4.9-5.0 after).
-INSERT_EVENTS = f"""
-WITH inserted AS (
-    INSERT INTO events (event_id, aggregate_id, aggregate_type, version, event_type,
-                        occurred_at, data, metadata)
-    SELECT * FROM unnest(
-        $1::text[]::uuid[], $2::text[]::uuid[], $3::text[], $4::int[], $5::text[],
-        $6::timestamptz[],
-        ARRAY(SELECT value FROM jsonb_array_elements($7::jsonb) WITH ORDINALITY
-              ORDER BY ordinality),
-        ARRAY(SELECT value FROM jsonb_array_elements($8::jsonb) WITH ORDINALITY
-              ORDER BY ordinality))
-    RETURNING {EVENT_COLUMNS}
-), queued AS (
-    INSERT INTO outbox (position, aggregate_id) SELECT position, aggregate_id FROM inserted
-)
-SELECT event_id::text, position, recorded_at FROM inserted
-"""
-
-UPSERT_SNAPSHOTS = """
-INSERT INTO snapshots (aggregate_id, aggregate_type, version, state)
-SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::jsonb[])
-ON CONFLICT (aggregate_id) DO UPDATE
-    SET version = excluded.version, state = excluded.state, taken_at = now()
-    WHERE snapshots.version < excluded.version
-"""
-
-# Events after the snapshot version the first query saw (not a re-read of `snapshots`, which a
-# concurrent writer may have moved on: its cut-off would skip events the old snapshot lacks).
-# LATERAL keeps it one index range scan per aggregate: a join let the planner hash the whole
-# table (11 ms per load at 50,000 events, measured).
-EVENTS_AFTER = """
-SELECT e.* FROM unnest($1::text[]::uuid[], $2::int[]) AS cut(aggregate_id, after)
-CROSS JOIN LATERAL (
-    SELECT event_id, aggregate_id, aggregate_type, version, event_type, occurred_at, data,
-           metadata
-    FROM events WHERE aggregate_id = cut.aggregate_id AND version > cut.after ORDER BY version
-) AS e
-"""
-
-# An index range scan of the outbox per aggregate, then the events by position.
-UNPUBLISHED_BEFORE = f"""
-SELECT {E_EVENT_COLUMNS} FROM unnest($1::text[]::uuid[], $2::bigint[]) AS new(aggregate_id, before)
-CROSS JOIN LATERAL (
-    SELECT position FROM outbox
-    WHERE aggregate_id = new.aggregate_id AND position < new.before
-) AS o
-JOIN events e ON e.position = o.position
-ORDER BY e.position
-"""
-
-
 class PostgresEventStore:
     def __init__(self, pool: asyncpg.Pool, *, snapshot_every: int = 100, retries: int = 10):
         self.pool = pool
@@ -200,13 +154,13 @@ class PostgresEventStore:
             await self._claim_source_events(connection, requests)
             await self._check_versions(connection, requests)
             try:
-                rows = await connection.fetch(INSERT_EVENTS, *_event_columns(events))
+                inserted = await connection.fetchval(INSERT_EVENTS, event_rows(events))
             except asyncpg.UniqueViolationError:
                 # A concurrent writer committed the same versions after our check.
                 await self._raise_conflict(requests)
                 raise
             await self._save_snapshots(connection, requests)
-        stored = {row["event_id"]: (row["position"], row["recorded_at"]) for row in rows}
+        stored = stored_at(inserted)
         return [StoredEvent(event, *stored[event.event_id]) for event in events]
 
     async def _already_stored(self, events: list[DomainEvent]) -> list[StoredEvent] | None:
@@ -226,14 +180,9 @@ class PostgresEventStore:
         pairs = [(sid, r.aggregate_id) for r in requests for sid in r.source_event_ids]
         if not pairs:
             return
-        claimed = await connection.fetch(
-            "INSERT INTO processed_source_events (source_event_id, aggregate_id) "
-            "SELECT * FROM unnest($1::text[], $2::text[]::uuid[]) ON CONFLICT DO NOTHING "
-            "RETURNING source_event_id",
-            [sid for sid, _ in pairs], [aid for _, aid in pairs],
-        )
-        if len(claimed) < len(pairs):
-            raise DuplicateSourceEvents({sid for sid, _ in pairs} - {r[0] for r in claimed})
+        taken = await connection.fetch(CLAIM_SOURCE_EVENTS, pairs)
+        if taken:
+            raise DuplicateSourceEvents({row[0] for row in taken})
 
     async def _check_versions(
         self, connection: asyncpg.Connection, requests: Sequence[AppendRequest]
@@ -274,9 +223,7 @@ class PostgresEventStore:
         ids = list(source_event_ids)
         if not ids:
             return set()
-        rows = await with_retries(lambda: self.pool.fetch(
-            "SELECT source_event_id FROM processed_source_events "
-            "WHERE source_event_id = ANY($1::text[])", ids), attempts=self.retries)
+        rows = await with_retries(lambda: self.pool.fetch(PROCESSED, ids), attempts=self.retries)
         return {row[0] for row in rows}
 
     async def load(self, aggregate_type: str, aggregate_id: str) -> CRMRecordAggregate:
@@ -309,8 +256,7 @@ class PostgresEventStore:
                         limit: int | None = None) -> list[StoredEvent]:
         """The aggregate's events after `after_version`, in version order; at most `limit`."""
         rows = await with_retries(lambda: self.pool.fetch(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE aggregate_id = $1 AND version > $2 "
-            "ORDER BY version LIMIT $3", aggregate_id, after_version, limit),
+            EVENTS_OF, aggregate_id, after_version, limit),
             attempts=self.retries)
         return [_stored(row) for row in rows]
 
@@ -321,8 +267,7 @@ class PostgresEventStore:
         position = from_position
         while True:
             rows = await with_retries(lambda p=position: self.pool.fetch(
-                f"SELECT {EVENT_COLUMNS} FROM events WHERE position > $1 "
-                "ORDER BY position LIMIT $2", p, page_size), attempts=self.retries)
+                EVENTS_PAGE, p, page_size), attempts=self.retries)
             for row in rows:
                 yield _stored(row)
             if len(rows) < page_size:
@@ -336,9 +281,7 @@ class PostgresEventStore:
     ) -> list[StoredEvent]:
         """Committed events not yet confirmed on the topic, oldest first."""
         rows = await with_retries(lambda: self.pool.fetch(
-            f"SELECT {E_EVENT_COLUMNS} FROM outbox o JOIN events e USING (position) "
-            "WHERE o.created_at <= clock_timestamp() - make_interval(secs => $1) "
-            "ORDER BY o.position LIMIT $2", older_than_s, limit), attempts=self.retries)
+            UNPUBLISHED, older_than_s, limit), attempts=self.retries)
         return [_stored(row) for row in rows]
 
     async def unpublished_before(self, stored: Sequence[StoredEvent]) -> list[StoredEvent]:
@@ -351,31 +294,18 @@ class PostgresEventStore:
         if not first:
             return []
         rows = await with_retries(lambda: self.pool.fetch(
-            UNPUBLISHED_BEFORE, list(first), list(first.values())), attempts=self.retries)
+            UNPUBLISHED_BEFORE, list(first.items())), attempts=self.retries)
         return [_stored(row) for row in rows]
 
     async def mark_published(self, positions: Sequence[int]) -> None:
         if positions:
-            await with_retries(lambda: self.pool.execute(
-                "DELETE FROM outbox WHERE position = ANY($1::bigint[])", list(positions)),
+            await with_retries(lambda: self.pool.execute(MARK_PUBLISHED, list(positions)),
                 attempts=self.retries, what="clearing the outbox")
 
 
 async def _current_versions(connection: asyncpg.Connection, ids: list[str]) -> dict[str, int]:
-    """Each aggregate's last version: one backward index step each, whatever its history."""
-    rows = await connection.fetch(
-        "SELECT ids.id, (SELECT version FROM events WHERE aggregate_id = ids.id::uuid "
-        "ORDER BY version DESC LIMIT 1) FROM unnest($1::text[]) AS ids(id)", ids)
-    return {row[0]: row[1] or 0 for row in rows}
-
-
-def _event_columns(events: Sequence[DomainEvent]) -> tuple[list, ...]:
-    return (
-        [e.event_id for e in events], [e.aggregate_id for e in events],
-        [e.aggregate_type for e in events], [e.version for e in events],
-        [e.event_type for e in events], [e.occurred_at for e in events],
-        [dict(e.data) for e in events], [e.metadata for e in events],  # each one JSON array
-    )
+    versions = await connection.fetchval(CURRENT_VERSIONS, ids) or {}
+    return {aggregate_id: version or 0 for aggregate_id, version in versions.items()}
 
 
 def _stored(row: asyncpg.Record) -> StoredEvent:

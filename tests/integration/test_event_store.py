@@ -4,10 +4,12 @@ snapshots, replay and global order."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 from event_store_support import history, new_id, snapshot_row_locked, wait_for_lock_waiters
 
+from app.db import create_pool
 from app.event_store import AppendRequest, DuplicateSourceEvents, PostgresEventStore
 from domain.aggregates import ClientAggregate, CRMRecordAggregate
 from domain.aggregates.record import replay
@@ -216,6 +218,28 @@ async def test_a_batch_stores_each_event_as_given_numbered_in_the_batchs_order(s
         (s.event.event_id, s.position) for s in stored]
     assert [(s.event.data, s.event.metadata) for s in read] == [
         (dict(e.data), e.metadata) for e in given]
+
+
+async def test_an_append_answers_the_stored_position_and_recorded_at_in_any_time_zone(
+        fresh_database):
+    """The append's answer comes back as one JSON value (`app.event_store_queries`): each
+    event's position and recorded_at must be those stored, to the microsecond and in UTC, also
+    for a session whose time zone is not UTC (JSON writes a timestamp in it)."""
+    separator = "&" if "?" in fresh_database else "?"
+    pool = await create_pool(f"{fresh_database}{separator}timezone=Asia/Kolkata", min_size=1)
+    try:
+        store = PostgresEventStore(pool)
+        stored = await store.append_batch([_request(new_id(), 3), _request(new_id(), 2)])
+        async with pool.acquire() as connection:
+            rows = await connection.fetch("SELECT event_id::text, position, recorded_at, "
+                                          "current_setting('TimeZone') AS zone FROM events")
+    finally:
+        await pool.close()
+
+    assert {row["zone"] for row in rows} == {"Asia/Kolkata"}
+    assert {s.event.event_id: (s.position, s.recorded_at) for s in stored} == {
+        row["event_id"]: (row["position"], row["recorded_at"]) for row in rows}
+    assert {s.recorded_at.utcoffset() for s in stored} == {timedelta(0)}
 
 
 async def test_a_batch_append_and_a_batch_load_each_take_one_connection(pool):

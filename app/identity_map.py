@@ -20,16 +20,25 @@ Key = tuple[str, str, str]
 LOOKUP = ("SELECT i.provider, i.entity, i.external_id, i.aggregate_id FROM identities i "
           "JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(provider, entity, external_id) "
           "USING (provider, entity, external_id)")
-ASSIGN = ("WITH minted AS ("
-          " INSERT INTO identities (provider, entity, external_id, aggregate_id)"
-          " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[])"
-          " ON CONFLICT DO NOTHING"
-          " RETURNING provider, entity, external_id, aggregate_id) "
-          "SELECT provider, entity, external_id, aggregate_id, true FROM minted "
-          "UNION ALL "
-          "SELECT i.provider, i.entity, i.external_id, i.aggregate_id, false FROM identities i "
-          "JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(provider, entity, external_id) "
-          "USING (provider, entity, external_id)")
+
+# The keys go as one JSON array of [provider, entity, external id, id to mint], and the
+# answer comes back as one (see `app.event_store_queries` for why).
+ASSIGN = """
+WITH wanted AS (
+    SELECT k->>0 AS provider, k->>1 AS entity, k->>2 AS external_id, (k->>3)::uuid AS aggregate_id
+    FROM jsonb_array_elements($1::jsonb) AS k
+), minted AS (
+    INSERT INTO identities (provider, entity, external_id, aggregate_id)
+    SELECT * FROM wanted ON CONFLICT DO NOTHING
+    RETURNING provider, entity, external_id, aggregate_id
+)
+SELECT jsonb_agg(jsonb_build_array(provider, entity, external_id, aggregate_id, minted)) FROM (
+    SELECT provider, entity, external_id, aggregate_id, true AS minted FROM minted
+    UNION ALL
+    SELECT i.provider, i.entity, i.external_id, i.aggregate_id, false FROM identities i
+    JOIN wanted USING (provider, entity, external_id)
+) AS found
+"""
 
 
 def _columns(keys: Sequence[Key]) -> tuple[list[str], list[str], list[str]]:
@@ -68,7 +77,7 @@ class PostgresIdentityMap:
         another worker inserted while this statement ran is in neither (its snapshot predates
         that commit): it is read again."""
         async with self.pool.acquire() as connection:
-            rows = await connection.fetch(ASSIGN, *_columns(keys), [new_id() for _ in keys])
+            rows = await connection.fetchval(ASSIGN, [[*key, new_id()] for key in keys]) or []
             found = {(row[0], row[1], row[2]): row[3] for row in rows}
             raced = [key for key in keys if key not in found]
             if raced:

@@ -59,6 +59,10 @@ def create_app(settings: Settings) -> faust.App:
         producer_max_batch_size=settings.kafka_producer_max_batch_bytes,
         recovery_consistency_check=settings.table_recovery_consistency_check,
         TableManager=CRMTableManager,
+        # request bodies as sent: the webhook endpoints decode them (`webhook_intake.read_body`),
+        # where aiohttp would answer a br or zstd body itself in plain text, ignore x-gzip and
+        # take a gzip body cut before its checksum as whole
+        web_application_options={"handler_args": {"auto_decompress": False}},
     )
     turn_off_faust_pages(app)
     app.fetch_max_wait_ms = settings.kafka_fetch_max_wait_ms

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,8 +30,9 @@ log = logging.getLogger(__name__)
 
 JSON_TYPES = ("application/json",)
 JSON_CHARSETS = ("", "utf-8", "utf8")  # JSON is UTF-8 (RFC 8259)
-# what aiohttp decodes; it would read a body of any other coding as if it had none
-CONTENT_CODINGS = ("identity", "gzip", "x-gzip", "deflate")
+# zlib's window bits for each coding decoded (None: as sent); x-gzip is gzip (RFC 9110 8.4.1.3)
+CONTENT_CODINGS = {"identity": None, "gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS,
+                   "deflate": zlib.MAX_WBITS}
 RETRY_LATER = {"Retry-After": "1"}
 # what is propagated as is to every event's metadata and logs: refused otherwise, not mangled
 CORRELATION_ID = re.compile(r"[ -~]{1,255}")
@@ -79,24 +81,64 @@ def decode_body(body: bytes, validate: Callable[[Any], Model], invalid: str) -> 
 
 
 async def read_body(request: Request, limit: int) -> bytes | None:
-    """The raw body (signatures cover its exact bytes), or None when larger than `limit`."""
+    """The decoded body (signatures cover its exact bytes), or None when larger than `limit`."""
     coding = request.headers.get("Content-Encoding", "identity").strip().lower()
     if coding not in CONTENT_CODINGS:
         raise Rejected(415, f"unsupported Content-Encoding {coding!r} "
                             f"({', '.join(CONTENT_CODINGS)})")
     if (request.content_length or 0) > limit:
         return None
-    chunks, size = [], 0
+    body = DecodedBody(coding, limit)
     try:
         async for chunk in request.content.iter_any():
-            size += len(chunk)
-            if size > limit:
+            if not body.add(chunk):
                 return None
-            chunks.append(chunk)
-    except (RequestPayloadError, BadHttpMessage) as error:  # e.g. a gzip body that is not
+    except (RequestPayloadError, BadHttpMessage) as error:
         raise Rejected(400, f"cannot read the body: {error}") from error
-    return b"".join(chunks)
+    except ConnectionResetError as error:  # not the service's failure: no 500, no traceback
+        raise Rejected(400, "the client closed the connection before the body ended") from error
+    return body.complete()
 
+
+class DecodedBody:
+    """A body decoded as it arrives, never inflated past `limit` (a few kilobytes of gzip can
+    hold gigabytes: a zip bomb)."""
+
+    def __init__(self, coding: str, limit: int):
+        self.coding, self.limit = coding, limit
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.inflater: zlib._Decompress | None = None
+
+    def add(self, chunk: bytes) -> bool:
+        """False once the decoded body is larger than the limit."""
+        if CONTENT_CODINGS[self.coding] is not None and chunk:
+            chunk = self._inflate(chunk)
+        self.size += len(chunk)
+        self.parts.append(chunk)
+        return self.size <= self.limit
+
+    def complete(self) -> bytes:
+        if self.inflater is not None and not self.inflater.eof:
+            raise Rejected(400, f"cannot read the body: the {self.coding} stream is truncated")
+        if self.inflater is not None and self.inflater.unused_data:
+            raise Rejected(400, f"cannot read the body: data after the {self.coding} stream")
+        return b"".join(self.parts)
+
+    def _inflate(self, chunk: bytes) -> bytes:
+        if self.inflater is None:
+            wbits = CONTENT_CODINGS[self.coding]
+            # "deflate" is zlib-wrapped (RFC 9110), but some clients send it raw, as aiohttp
+            # accepted until the service decoded bodies itself
+            if self.coding == "deflate" and chunk[0] & 0x0F != 8:
+                wbits = -zlib.MAX_WBITS
+            self.inflater = zlib.decompressobj(wbits)
+        try:
+            # one byte past the limit at most: enough to know it is over
+            return self.inflater.decompress(chunk, self.limit + 1 - self.size)
+        except zlib.error as error:
+            raise Rejected(400, f"cannot read the body: not valid {self.coding} "
+                                f"({error})") from error
 
 
 async def read_json(request: Request, limit: int, validate: Callable[[Any], Model],

@@ -22,11 +22,38 @@ from typing import Any
 import asyncpg
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from pydantic import BaseModel, ValidationError, field_validator
+
+from app.envelopes import error_list
 
 REPLAY_HEADER = "replay-of"
 # The embedded broker reports a partition's end as its last batch's base offset + 1, so reading
 # stops only once the reported ends are reached and the broker has gone quiet for this long.
 QUIET_S = 1.0
+
+
+class LetterOrigin(BaseModel):
+    topic: str = ""
+    key: str | None = None
+
+
+class LetterFields(BaseModel):
+    """What `list` and `replay` read of a letter, with the types they need. A record on the
+    topic without them (another producer's, another version's, written by hand) is shown and
+    never replayed, rather than ending the command with a traceback for every letter."""
+
+    stage: str = ""
+    failed_at: str = ""
+    origin: LetterOrigin | None = None
+    headers: dict[str, str] | None = None
+    original_b64: str | None = None
+
+    @field_validator("original_b64")
+    @classmethod
+    def base64_text(cls, value: str | None) -> str | None:
+        if value is not None:
+            base64.b64decode(value, validate=True)  # binascii.Error: a ValueError
+        return value
 
 
 @dataclass(frozen=True)
@@ -219,4 +246,11 @@ def _decode(value: bytes) -> dict[str, Any]:
         record = None
     if not isinstance(record, dict):
         return {"stage": "?", "reason": "not a dead-letter record"}
+    try:
+        LetterFields.model_validate(record)
+    except ValidationError as error:
+        problems = "; ".join(f"{problem['field']}: {problem['message']}"
+                             for problem in error_list(error.errors()))
+        return {"stage": "?", "reason": f"not a dead-letter record ({problems})",
+                "record": record}
     return record

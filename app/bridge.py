@@ -13,11 +13,12 @@ from app.api_keys import key_accepted
 from app.envelopes import SalesforceEnvelope
 from app.openapi import openapi_document
 from app.settings import Settings
-from app.webhook_intake import Intake, Rejected, accept, read_json
+from app.webhook_intake import BodyLimit, Intake, Rejected, accept, read_json
 
 
 def register_bridge(app: faust.App, inbound: faust.TopicT, settings: Settings) -> None:
     ack_timeout = settings.bridge_ack_timeout_s
+    body_limit = BodyLimit.of(settings)
 
     @app.page("/openapi.json")
     class OpenAPIDocument(View):
@@ -31,7 +32,7 @@ def register_bridge(app: faust.App, inbound: faust.TopicT, settings: Settings) -
                 return self.error(401, "missing or invalid X-API-Key")
             try:
                 intake = Intake.of(request, "salesforce")
-                body, envelope = await read_json(request, settings.max_body_bytes,
+                body, envelope = await read_json(request, body_limit,
                                                  SalesforceEnvelope.model_validate,
                                                  "invalid EventBridge envelope")
             except Rejected as rejected:

@@ -24,6 +24,7 @@ from app.hubspot_signature import (
 )
 from app.settings import Settings
 from app.webhook_intake import (
+    BodyLimit,
     Intake,
     Rejected,
     accept,
@@ -37,6 +38,7 @@ NOT_CONFIGURED = "HubSpot webhooks are not configured: set HUBSPOT_CLIENT_SECRET
 
 def register_hubspot_bridge(app: faust.App, inbound: faust.TopicT, settings: Settings) -> None:
     secret = settings.hubspot_client_secret
+    body_limit = BodyLimit.of(settings)
 
     @app.page("/events/hubspot/")
     class HubSpotEvents(View):
@@ -44,7 +46,7 @@ def register_hubspot_bridge(app: faust.App, inbound: faust.TopicT, settings: Set
             if secret is None:  # 503, so HubSpot keeps retrying until it is configured
                 return self.error(503, NOT_CONFIGURED)
             try:
-                body = await read_limited_body(request, settings.max_body_bytes)
+                body = await read_limited_body(request, body_limit)
                 verify_signature(request, body)
                 intake = Intake.of(request, "hubspot")
                 require_json(request)

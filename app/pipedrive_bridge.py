@@ -15,7 +15,7 @@ from faust.web import Request, Response, View
 
 from app.pipedrive_envelopes import PipedriveWebhook
 from app.settings import Settings
-from app.webhook_intake import Intake, Rejected, accept, read_json
+from app.webhook_intake import BodyLimit, Intake, Rejected, accept, read_json
 
 NOT_CONFIGURED = ("Pipedrive webhooks are not configured: set PIPEDRIVE_WEBHOOK_USER and "
                   "PIPEDRIVE_WEBHOOK_PASSWORD")
@@ -36,6 +36,7 @@ def basic_auth_valid(authorization: str | None, user: bytes, password: bytes) ->
 
 
 def register_pipedrive_bridge(app: faust.App, inbound: faust.TopicT, settings: Settings) -> None:
+    body_limit = BodyLimit.of(settings)
     user, password = settings.pipedrive_webhook_user, settings.pipedrive_webhook_password
 
     @app.page("/events/pipedrive/")
@@ -49,7 +50,7 @@ def register_pipedrive_bridge(app: faust.App, inbound: faust.TopicT, settings: S
                                   headers=dict(CHALLENGE))
             try:
                 intake = Intake.of(request, "pipedrive")
-                body, webhook = await read_json(request, settings.max_body_bytes,
+                body, webhook = await read_json(request, body_limit,
                                                 PipedriveWebhook.model_validate,
                                                 "invalid Pipedrive webhook (version 2.0 expected)")
             except Rejected as rejected:

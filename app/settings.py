@@ -54,6 +54,9 @@ class Settings(BaseSettings):
         "X-API-Key; unset = the read API is open (health, readiness and metrics always are)"
     )
     max_body_bytes: int = Field(512 * 1024, ge=1024, description="Largest accepted request body")
+    body_read_timeout_s: float = Field(
+        30.0, gt=0, description="Longest wait for a request body's bytes before answering 408"
+    )
     bridge_ack_timeout_s: float = Field(
         4.0, gt=0, description="Longest wait for the broker's ack before answering 503"
     )

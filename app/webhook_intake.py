@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from app import tracing
 from app.envelopes import error_list
+from app.settings import Settings
 from domain.ids import new_id
 
 log = logging.getLogger(__name__)
@@ -61,10 +62,24 @@ def require_json(request: Request) -> None:
         raise Rejected(415, f"expected UTF-8 JSON, got charset {request.charset!r}")
 
 
-async def read_limited_body(request: Request, limit: int) -> bytes:
+@dataclass(frozen=True)
+class BodyLimit:
+    """How large a request body may be, decoded, and how long its bytes may take to arrive: a
+    client announcing more than it sends would otherwise hold its connection as long as it
+    likes (aiohttp has no timeout for reading a body)."""
+
+    max_bytes: int
+    within_s: float
+
+    @classmethod
+    def of(cls, settings: Settings) -> BodyLimit:
+        return cls(settings.max_body_bytes, settings.body_read_timeout_s)
+
+
+async def read_limited_body(request: Request, limit: BodyLimit) -> bytes:
     body = await read_body(request, limit)
     if body is None:
-        raise Rejected(413, f"body larger than {limit} bytes")
+        raise Rejected(413, f"body larger than {limit.max_bytes} bytes")
     return body
 
 
@@ -80,19 +95,22 @@ def decode_body(body: bytes, validate: Callable[[Any], Model], invalid: str) -> 
         raise Rejected(422, invalid, errors=error_list(error.errors())) from error
 
 
-async def read_body(request: Request, limit: int) -> bytes | None:
+async def read_body(request: Request, limit: BodyLimit) -> bytes | None:
     """The decoded body (signatures cover its exact bytes), or None when larger than `limit`."""
     coding = request.headers.get("Content-Encoding", "identity").strip().lower()
     if coding not in CONTENT_CODINGS:
         raise Rejected(415, f"unsupported Content-Encoding {coding!r} "
                             f"({', '.join(CONTENT_CODINGS)})")
-    if (request.content_length or 0) > limit:
+    if (request.content_length or 0) > limit.max_bytes:
         return None
-    body = DecodedBody(coding, limit)
+    body = DecodedBody(coding, limit.max_bytes)
     try:
-        async for chunk in request.content.iter_any():
-            if not body.add(chunk):
-                return None
+        async with asyncio.timeout(limit.within_s):
+            async for chunk in request.content.iter_any():
+                if not body.add(chunk):
+                    return None
+    except TimeoutError as error:
+        raise Rejected(408, f"the body did not arrive within {limit.within_s:g} s") from error
     except (RequestPayloadError, BadHttpMessage) as error:
         raise Rejected(400, f"cannot read the body: {error}") from error
     except ConnectionResetError as error:  # not the service's failure: no 500, no traceback
@@ -141,7 +159,7 @@ class DecodedBody:
                                 f"({error})") from error
 
 
-async def read_json(request: Request, limit: int, validate: Callable[[Any], Model],
+async def read_json(request: Request, limit: BodyLimit, validate: Callable[[Any], Model],
                     invalid: str) -> tuple[bytes, Model]:
     """The raw body and its model, for an endpoint that checks nothing in the bytes first."""
     require_json(request)

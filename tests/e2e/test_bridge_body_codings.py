@@ -1,13 +1,15 @@
 """A webhook body's Content-Encoding, on the bridge process and the worker: a coding the service
 does not decode is a JSON 415 naming it (br and zstd were aiohttp's plain-text 400), x-gzip is
 gzip, a gzip body cut before its end is refused (it was taken as whole), a zip bomb is a 413,
-and a client leaving halfway through its body is no 500."""
+a client leaving halfway through its body is no 500, and one sending less than it announced
+gets a 408 (it held its connection as long as it liked)."""
 
 from __future__ import annotations
 
 import copy
 import gzip
 import socket
+import time
 import uuid
 import zlib
 
@@ -23,12 +25,14 @@ pytestmark = pytest.mark.e2e
 
 SHARED = ("APP_ID", "INBOUND_TOPIC_PREFIX", "DOMAIN_EVENTS_TOPIC", "DEAD_LETTER_TOPIC")
 MAX_BODY_BYTES = 65536
+BODY_READ_TIMEOUT_S = 1.0
 
 
 @pytest.fixture(scope="module")
 def bridge(broker_url, module_service):
     process = ServiceProcess(broker_url, "postgresql://unused.invalid/none", command="bridge",
                              WEB_PORT=str(free_port()), MAX_BODY_BYTES=str(MAX_BODY_BYTES),
+                             BODY_READ_TIMEOUT_S=str(BODY_READ_TIMEOUT_S),
                              **{name: module_service.env[name] for name in SHARED}).start()
     yield process
     process.stop()
@@ -94,6 +98,24 @@ def test_a_client_leaving_halfway_through_its_body_is_no_500(bridge):
     after = wait_for(lambda: (now := answers(bridge)) != before and now, timeout=10)
     assert after.get("500") == before.get("500"), (before, after)
     assert "/events/salesforce/ failed" not in bridge.log()
+
+
+def test_a_client_sending_less_than_it_announced_gets_a_408_in_time(bridge):
+    body = new_change()
+    with socket.create_connection(("127.0.0.1", bridge.port)) as connection:
+        connection.settimeout(BODY_READ_TIMEOUT_S + 9)
+        connection.sendall(b"POST /events/salesforce/ HTTP/1.1\r\nHost: bridge\r\n"
+                           b"X-API-Key: " + API_KEY.encode() + b"\r\n"
+                           b"Content-Type: application/json\r\n"
+                           b"Content-Length: %d\r\n\r\n" % len(body) + body[:100])
+        started = time.monotonic()
+        answer = connection.recv(65536)  # the rest of the body never comes
+        waited = time.monotonic() - started
+
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line.startswith(b"HTTP/1.1 408"), answer
+    assert b"application/json" in rest and b"did not arrive within 1 s" in rest, answer
+    assert waited < BODY_READ_TIMEOUT_S + 5
 
 
 def answers(process: ServiceProcess) -> dict[str, float]:

@@ -1,18 +1,23 @@
 """Running totals: measures per bucket per dimension, added and subtracted exactly (pure).
 
 Measures are kept as decimal strings so that adding and later subtracting an amount leaves no
-floating-point residue; a bucket whose measures all return to zero disappears.
+floating-point residue, and added without rounding (`EXACT`: Python's default context keeps 28
+digits, so 1e30 + 0.25 - 1e30 gave 0); a bucket whose measures all return to zero disappears.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
-from decimal import Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 from typing import Any
 
 from projections.projection import Totals
 
 NO_VALUE = ""  # the bucket of records without a value in that dimension
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)  # sums as long as they need
+SMALLEST_EXPONENT, LARGEST_EXPONENT = -324, 308  # of a float's range
 
 
 def bucket(value: Any) -> str:
@@ -33,6 +38,16 @@ def measure(value: Any) -> Decimal:
     return exact_value if exact_value.is_finite() else Decimal(0)
 
 
+def summable(value: Any) -> Any:
+    """A record's amount as its tally adds it: one beyond a float's range ("1e400", "1e-400")
+    as zero, so that the exact sums of its bucket ("1e300" + "1e-300") stay a few hundred
+    digits long at most."""
+    number = measure(value)
+    if number.is_zero() or SMALLEST_EXPONENT <= number.adjusted() <= LARGEST_EXPONENT:
+        return value
+    return 0
+
+
 def exact(value: Any) -> int | Decimal:
     """`measure`, with counts (ints, and the decimal strings of ints) kept as ints: nearly
     every measure is a count, added at every moved bucket and every view read (with `Decimal`s
@@ -45,6 +60,13 @@ def exact(value: Any) -> int | Decimal:
         except ValueError:
             pass
     return measure(value)
+
+
+def plus(total: int | Decimal, value: int | Decimal, sign: int = 1) -> int | Decimal:
+    """`total + sign * value`, exactly: ints as ints, decimals without rounding."""
+    if type(total) is int and type(value) is int:
+        return total + sign * value
+    return EXACT.add(total, value if sign > 0 else EXACT.minus(value))
 
 
 def combine(totals: Mapping[str, Any], change: Mapping[str, Any], sign: int = 1) -> Totals:
@@ -98,7 +120,7 @@ def _add_buckets(target: dict[str, dict[str, Any]], buckets: Mapping[str, Any],
             current = target[name] = {}
         left = False  # a measure not zero after the addition
         for key, value in measures.items():
-            total = exact(current.get(key, 0)) + sign * exact(value)
+            total = plus(exact(current.get(key, 0)), exact(value), sign)
             current[key] = str(total)
             left = left or total != 0
         if not left and not any(exact(v) for k, v in current.items() if k not in measures):
@@ -119,7 +141,7 @@ def sum_totals(parts: Iterable[Mapping[str, Any]]) -> Totals:
                 if current is None:
                     current = target[name] = {}
                 for key, value in measures.items():
-                    current[key] = current.get(key, 0) + exact(value)
+                    current[key] = plus(current.get(key, 0), exact(value))
     totals: Totals = {}
     for dimension, buckets in sums.items():
         kept = {name: {key: str(value) for key, value in measures.items()}
@@ -136,7 +158,16 @@ def rows(totals: Mapping[str, Any], dimension: str) -> list[dict[str, Any]]:
     for name, measures in sorted(totals.get(dimension, {}).items()):
         row: dict[str, Any] = {dimension: name if name != NO_VALUE else None}
         for key, value in sorted(measures.items()):
-            number = Decimal(value)
-            row[key] = int(number) if number == number.to_integral_value() else float(number)
+            row[key] = json_number(Decimal(value))
         rendered.append(row)
     return rendered
+
+
+def json_number(number: Decimal) -> int | float | None:
+    """A measure as a JSON number: an int while it fits in 64 bits (the JSON encoder refuses
+    larger ints: a deal of 1e19 would fail the whole view), else a float; null beyond a
+    float's range (a sum of huge amounts), which no JSON number can hold."""
+    if number == number.to_integral_value() and INT64_MIN <= number <= INT64_MAX:
+        return int(number)
+    as_float = float(number)
+    return as_float if math.isfinite(as_float) else None

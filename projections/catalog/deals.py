@@ -9,13 +9,14 @@ from typing import Any
 
 from projections.projection import Totals
 from projections.record_view import record_view_projection
-from projections.totals import bucket
+from projections.totals import bucket, summable
 
 
 def pipeline(view: Mapping[str, Any]) -> Totals:
     if view.get("deleted"):
         return {}
-    return {"stage": {bucket(view.get("stage")): {"count": 1, "amount": view.get("amount")}}}
+    amount = summable(view.get("amount"))
+    return {"stage": {bucket(view.get("stage")): {"count": 1, "amount": amount}}}
 
 
 PROJECTION = record_view_projection(

@@ -211,9 +211,11 @@ def _register_collection(app: faust.App, table: ProjectionTable, cluster: Cluste
             except ValueError as error:
                 return self.error(400, str(error))
             provider, external_id = query.get("provider"), query.get("external_id")
-            if provider or external_id:
+            # given, even empty, they ask for one record: never answered with the whole list
+            if provider is not None or external_id is not None:
                 if not (provider and external_id):
-                    return self.error(400, "provider and external_id go together")
+                    return self.error(400, "provider and external_id go together, "
+                                           "neither empty")
                 extra = sorted(set(query) - {*LOOKUP, *WAITING, "scope"})
                 if extra:
                     return self.error(400, f"a lookup by provider and external_id takes "

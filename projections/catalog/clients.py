@@ -26,5 +26,5 @@ def segments(view: Mapping[str, Any]) -> Totals:
 
 PROJECTION = record_view_projection(
     "clients", "client", summary_fields=("name", "industry", "status"),
-    filters=("status", "industry"), description=__doc__,
+    filters=("status", "industry", "deleted"), description=__doc__,
     tally=segments, views={"clients-by-status": "status", "clients-by-industry": "industry"})

@@ -21,5 +21,5 @@ def pipeline(view: Mapping[str, Any]) -> Totals:
 
 PROJECTION = record_view_projection(
     "deals", "deal", summary_fields=("name", "stage", "amount", "status", "client_external_id"),
-    filters=("stage", "status", "client_external_id"), description=__doc__,
+    filters=("stage", "status", "client_external_id", "deleted"), description=__doc__,
     tally=pipeline, views={"deals-by-stage": "stage"})

@@ -259,6 +259,28 @@ def test_lists_filter_by_status_and_industry_and_page_with_a_cursor(http):
     assert http.get("/clients", params={"colour": "red"}).status_code == 400
 
 
+def test_lists_leave_deleted_records_out_when_asked(http):
+    industry = f"Ind-{tag()}"
+    kept, deleted = f"001KEEP{tag()}", f"001GONE{tag()}"
+    for record in (kept, deleted):
+        post(http, account(record, Industry=industry))
+    deletion = account(deleted, step=1)
+    deletion["detail"]["payload"] = {"ChangeEventHeader": {
+        **deletion["detail"]["payload"]["ChangeEventHeader"], "changeType": "DELETE",
+        "changedFields": []}}
+    post(http, deletion)
+    at_version(http, "clients", deleted, 2)
+
+    def listed(**params) -> list[str]:
+        page = http.get("/clients", params={"industry": industry, **params}).json()
+        assert page["total"] == len(page["items"])
+        return sorted(item["external_ids"]["salesforce"] for item in page["items"])
+
+    assert listed() == sorted([kept, deleted])
+    assert listed(deleted="false") == [kept]
+    assert listed(deleted="true") == [deleted]
+
+
 def test_aggregate_views_count_clients_and_add_up_deal_amounts(http):
     industry, stage = f"Seg-{tag()}", f"Stage-{tag()}"
     clients = [f"001SEG{tag()}" for _ in range(3)]

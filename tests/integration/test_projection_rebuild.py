@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import random
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from app.db import create_pool
 from app.event_store import AppendRequest, PostgresEventStore
 from domain.events import Created, Deleted, EventMetadata, Updated
 from projections import event_feed, generations
@@ -61,6 +63,33 @@ async def test_the_feed_yields_what_the_event_store_publishes(pool):
     assert fed == [stored.to_message() async for stored in store.read_all(0)]
     deals = [m async for m in event_feed.messages_after(pool, 0, aggregate_types={"deal"})]
     assert deals == [m for m in fed if m["aggregate_type"] == "deal"]
+
+
+async def test_the_feed_writes_times_as_the_event_store_in_any_session_time_zone(
+        fresh_database):
+    """The feed writes its times in SQL (`event_feed.ISOFORMAT_IN_UTC`): the same text as
+    `isoformat()` in UTC, with or without microseconds, whatever the session's time zone."""
+    separator = "&" if "?" in fresh_database else "?"
+    pool = await create_pool(f"{fresh_database}{separator}timezone=America/St_Johns",
+                             min_size=1)
+    try:
+        store = PostgresEventStore(pool)
+        rng = random.Random(5)
+        events = history(rng, "client", 3)
+        times = [START, START + timedelta(microseconds=1), START + timedelta(milliseconds=500),
+                 START + timedelta(days=200, seconds=1, microseconds=999_999)]
+        events = [replace(event, occurred_at=at) for event, at in zip(events, times, strict=True)]
+        await store.append_batch([AppendRequest(events[0].aggregate_id, "client", 0, events)])
+
+        fed = [message async for message in event_feed.messages_after(pool, 0)]
+        published = [stored.to_message() async for stored in store.read_all(0)]
+    finally:
+        await pool.close()
+
+    assert [m["occurred_at"] for m in fed] == [at.isoformat() for at in times] == [
+        "2026-01-01T00:00:00+00:00", "2026-01-01T00:00:00.000001+00:00",
+        "2026-01-01T00:00:00.500000+00:00", "2026-07-20T00:00:01.999999+00:00"]
+    assert fed == published
 
 
 async def test_a_rebuilt_table_equals_the_live_one_fed_duplicates_out_of_order(pool):

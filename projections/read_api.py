@@ -193,6 +193,14 @@ def _register_collection(app: faust.App, table: ProjectionTable, cluster: Cluste
                 check_names(request.query, WAITING)
             except ValueError as error:
                 return self.error(400, str(error))
+            canonical = _canonical_uuid(aggregate_id)
+            if canonical is not None and canonical != aggregate_id:
+                # keys are ids as the API writes them, and a key's partition (so the worker a
+                # read is routed to) comes from its text: another form is sent to this one
+                location = request.rel_url.with_path(f"/{collection}/{canonical}").with_query(
+                    request.query)
+                return self.error(308, f"the id is written {canonical}",
+                                  headers={"Location": str(location)})
             await _know_partitions(app, store)
             try:  # Faust forwards a key another worker owns to that worker
                 return await routed_get(self, request, aggregate_id=aggregate_id)

@@ -235,6 +235,20 @@ def test_an_aggregate_id_in_another_uuid_form_reads_the_same_history(http):
         assert [e["version"] for e in answer.json()["events"]] == [1]
 
 
+def test_a_record_read_by_another_form_of_its_id_is_redirected_to_the_id(http):
+    record = f"001UID{tag()}"
+    post(http, account(record))
+    aggregate_id = at_version(http, "clients", record, 1)["aggregate_id"]
+    for form in (aggregate_id.upper(), f"urn:uuid:{aggregate_id}", aggregate_id.replace("-", "")):
+        answer = http.get(f"/clients/{form}", params={"min_version": "1", "wait": "1"})
+        assert answer.status_code == 308, (form, answer.text)
+        assert answer.headers["Location"] == (
+            f"/clients/{aggregate_id}?min_version=1&wait=1"), answer.headers
+        followed = http.get(f"/clients/{form}", follow_redirects=True)
+        assert followed.status_code == 200 and followed.json()["aggregate_id"] == aggregate_id
+    assert http.get("/clients/not-an-id").status_code == 404
+
+
 def test_lists_filter_by_status_and_industry_and_page_with_a_cursor(http):
     industry = f"Ind-{tag()}"
     records = [f"001LIST{tag()}" for _ in range(5)]

@@ -61,6 +61,11 @@ PUBLISH_FAILURES = Counter(
     "relay), by path: a command batch's own, or the outbox relay's",
     ["path"],
 )
+PROJECTION_CHANGELOG_FAILURES = Counter(
+    "crm_projection_changelog_failures",
+    "Sends of a projection batch's table changelog that failed and are retried (the batch's "
+    "domain events stay unacknowledged meanwhile, and the projection waits)",
+)
 PROJECTION_EVENTS_SKIPPED = Counter(
     "crm_projection_events_skipped",
     "Records on the domain-events topic the projections cannot read (not a JSON object with an "

@@ -34,6 +34,7 @@ from faust.stores.base import SerializedStore
 from faust.types import TP
 from rocksdict import WriteBatch
 
+from app import metrics
 from app.batch_send import Record, send_batches
 from projections.projector import Write
 
@@ -142,6 +143,7 @@ class ChangelogWrites:
                 await self._send(pending)
                 return
             except Exception:
+                metrics.PROJECTION_CHANGELOG_FAILURES.inc()
                 log.exception("changelog writes of %d tables not sent; retrying in %.1fs",
                               len(pending), delay)
                 await asyncio.sleep(delay)

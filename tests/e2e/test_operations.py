@@ -102,7 +102,8 @@ def test_every_known_counter_series_is_exported_before_its_first_increment(modul
             ("crm_commands_failed_total", {"provider": "pipedrive", "stage": "decode"}),
             ("crm_commands_processed_total", {"provider": "hubspot", "outcome": "failed"}),
             ("crm_bridge_events_received_total", {"provider": "pipedrive", "status": "202"}),
-            ("crm_consumer_offsets_skipped_total", {"topic": inbound})]:
+            ("crm_consumer_offsets_skipped_total", {"topic": inbound}),
+            ("crm_projection_changelog_failures_total", {})]:
         assert (name, frozenset(labels.items())) in scraped, (name, labels)
 
 

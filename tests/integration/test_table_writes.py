@@ -1,6 +1,7 @@
 """The projection agent's table writes on a real broker: each table's writes reach its own
 changelog, in the order written, its last record in a batch of its own (so the embedded broker
-reports the true end), and the persisted offset names that last record."""
+reports the true end), and the persisted offset names that last record; a send that fails is
+counted and retried until the writes are in the changelog."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import uuid
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from infrastructure import create_topics
+from prometheus_client import REGISTRY
 from table_fakes import Table
 
+from app.embedded import free_port
 from projections.table_writes import ChangelogWrites
 
 PARTITIONS = 2
@@ -88,3 +91,39 @@ def test_each_tables_writes_reach_its_own_changelog_in_order(broker_url):
             assert ends[partition] == 8  # the true end, though the records went in batches
             tp = TopicPartition(names[n], partition)
             assert table.data.persisted[tp] == records[partition][-1][0] == 7
+
+
+def test_a_failed_changelog_send_is_counted_and_retried_until_sent(broker_url):
+    bootstrap = broker_url.removeprefix("kafka://")
+    name = f"writes-{uuid.uuid4().hex[:8]}-retried-changelog"
+    failures = "crm_projection_changelog_failures_total"
+
+    async def scenario():
+        await create_topics(bootstrap, [name], PARTITIONS)
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        await producer.start()
+        attempts = 0
+
+        async def first_a_broker_that_is_not_there() -> AIOKafkaProducer:
+            nonlocal attempts
+            attempts += 1
+            if attempts == 1:  # nothing listens on that port: the connection is refused
+                await AIOKafkaProducer(bootstrap_servers=f"127.0.0.1:{free_port()}").start()
+            return producer
+
+        try:
+            table = Table(name, Store())
+            writes = ChangelogWrites(first_a_broker_that_is_not_there)
+            writes.write(table, 0, [("k1", {"n": 1})])
+            before = REGISTRY.get_sample_value(failures) or 0
+            await writes.flush()
+            return attempts, REGISTRY.get_sample_value(failures) - before, await changelog(
+                bootstrap, name)
+        finally:
+            await producer.stop()
+
+    attempts, counted, (records, ends) = asyncio.run(scenario())
+
+    assert attempts == 2 and counted == 1
+    assert [(key, value) for _, key, value in records[0]] == [("k1", {"n": 1})]
+    assert ends == {0: 1, 1: 0}

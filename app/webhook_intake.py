@@ -90,7 +90,7 @@ def decode_body(body: bytes, validate: Callable[[Any], Model], invalid: str) -> 
         decoded = orjson.loads(body)
         return decoded, validate(decoded)
     except orjson.JSONDecodeError as error:
-        raise Rejected(400, f"malformed JSON: {error}") from error
+        raise Rejected(400, _not_utf8(body) or f"malformed JSON: {error}") from error
     except ValidationError as error:
         raise Rejected(422, invalid, errors=error_list(error.errors())) from error
 
@@ -157,6 +157,16 @@ class DecodedBody:
         except zlib.error as error:
             raise Rejected(400, f"cannot read the body: not valid {self.coding} "
                                 f"({error})") from error
+
+
+def _not_utf8(body: bytes) -> str | None:
+    """Why a body that is no JSON is not even text, if so: a UTF-16 or Latin-1 body otherwise
+    reads as "str is not valid UTF-8: surrogates not allowed"."""
+    try:
+        body.decode()
+    except UnicodeDecodeError as error:
+        return f"the body is not UTF-8 (byte {error.start}), and JSON is UTF-8 (RFC 8259)"
+    return None
 
 
 async def read_json(request: Request, limit: BodyLimit, validate: Callable[[Any], Model],

@@ -81,6 +81,14 @@ def test_a_cut_or_padded_gzip_body_is_refused_with_the_reason(bridge):
         assert reason in answer.json()["error"]
 
 
+def test_a_body_in_another_encoding_than_utf8_is_refused_as_such(bridge):
+    text = new_change().decode()
+    for body in (text.encode("utf-16"), text.replace("Acme", "Acmé").encode("latin-1")):
+        answer = post(bridge, body, "identity")
+        assert answer.status_code == 400, answer.text
+        assert "the body is not UTF-8" in answer.json()["error"], answer.text
+
+
 def test_a_body_inflating_past_the_limit_is_a_413(bridge):
     bomb = gzip.compress(b" " * (64 * MAX_BODY_BYTES))  # 4 MB of spaces in about 4 KB
     answer = post(bridge, bomb, "gzip")

@@ -17,6 +17,9 @@ from aiohttp import hdrs, web
 
 log = logging.getLogger(__name__)
 
+# on every 503 the service answers (the broker, a rebalance): the outage is short, retry soon
+RETRY_LATER = {"Retry-After": "1"}
+
 # what describes the plain-text body being replaced, not the error
 _BODY_HEADERS = frozenset({hdrs.CONTENT_TYPE, hdrs.CONTENT_LENGTH, hdrs.CONTENT_ENCODING})
 

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from app import tracing
 from app.envelopes import error_list
+from app.json_errors import RETRY_LATER
 from app.settings import Settings
 from domain.ids import new_id
 
@@ -34,7 +35,6 @@ JSON_CHARSETS = ("", "utf-8", "utf8")  # JSON is UTF-8 (RFC 8259)
 # zlib's window bits for each coding decoded (None: as sent); x-gzip is gzip (RFC 9110 8.4.1.3)
 CONTENT_CODINGS = {"identity": None, "gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS,
                    "deflate": zlib.MAX_WBITS}
-RETRY_LATER = {"Retry-After": "1"}
 # what is propagated as is to every event's metadata and logs: refused otherwise, not mangled
 CORRELATION_ID = re.compile(r"[ -~]{1,255}")
 

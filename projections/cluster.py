@@ -23,9 +23,6 @@ LOCAL_SCOPE = "local"  # ?scope=local: answer only for this worker's partitions
 LocalAnswer = Callable[[set[int]], dict[str, Any]]
 
 
-RETRY_LATER = {"Retry-After": "1"}  # on every 503 of the read side: a rebalance is short
-
-
 class PartitionsUnavailable(Exception):
     def __init__(self, missing: set[int], doubled: set[int]):
         self.missing, self.doubled = missing, doubled

@@ -17,10 +17,10 @@ from faust.web import Request, Response, View
 from multidict import MultiMapping
 from yarl import URL
 
+from app.json_errors import RETRY_LATER
 from projections.advances import TableAdvances
 from projections.cluster import (
     LOCAL_SCOPE,
-    RETRY_LATER,
     Cluster,
     LocalAnswer,
     NotServedHere,

@@ -4,7 +4,7 @@ an aiohttp middleware so that every provider's endpoint is covered without touch
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 import faust
 from aiohttp import web
@@ -31,21 +31,21 @@ def register_operations_api(app: faust.App, runtime: Runtime, settings: Settings
               tables_check(lambda: tables_pending(app, runtime))]
     consumed_topics = {*(t.get_topic_name() for t in runtime.topics.inbound.values()),
                        runtime.topics.domain_events.get_topic_name()}
-    metrics.start_at_zero(runtime.topics.inbound, consumed_topics)
     domain_events = runtime.topics.domain_events
     metrics.LAGS.watch(
         consumer_lag=lambda: consumer_lag(app.consumer, consumed_topics),
         projection_lag=lambda: projection_lag(app.consumer, domain_events, projected))
-    register_probes(app, broker, checks, frozenset(runtime.topics.inbound))
+    register_probes(app, broker, checks, frozenset(runtime.topics.inbound), consumed_topics)
 
 
 def register_probes(app: faust.App, broker: BrokerCheck, checks: list[Check],
-                    providers: frozenset[str]) -> None:
+                    providers: frozenset[str], consumed_topics: Iterable[str] = ()) -> None:
     """What every process serves to operators (the worker and `crm-events bridge`): the
-    bridge's observation, errors as JSON, `GET /metrics` and `GET /ready` over `checks`;
-    `broker`'s client is closed on shutdown."""
+    bridge's observation, errors as JSON, `GET /metrics` (its counters at 0 from the start, for
+    `providers` and the `consumed_topics`) and `GET /ready` over `checks`; `broker`'s client is
+    closed on shutdown."""
     app.web.web_app.middlewares.extend([observe_bridge(providers), json_errors])
-    metrics.start_at_zero(providers)
+    metrics.start_at_zero(providers, consumed_topics)
 
     @app.on_before_shutdown.connect
     async def close_readiness_client(sender: faust.App, **kwargs: object) -> None:

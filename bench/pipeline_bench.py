@@ -55,6 +55,9 @@ PARTITIONS = 4
 LATENCY_RATE, LATENCY_SECONDS, LATENCY_SAMPLE_EVERY = 1_000, 20, 40
 LATENCY_WARMUP_S = 2
 LATENCY_ROUNDS = 3
+# the disk alone, before the runs: its stalls with nothing of ours running tell a latency run's
+# miss that is the disk's from one that is the code's
+IDLE_DISK_PROBE_S = 20
 LOAD_CONNECTIONS = 64  # each posts every 64th body: 64 ms apart at 1,000/s
 THROUGHPUT_ROUNDS = 3
 
@@ -240,6 +243,8 @@ def latency(broker_url: str, server_dsn: str) -> list[Figure]:
     handful of stalls (223-629 ms across runs minutes apart on the same code), so each run's
     p99 is printed beside the pooled one, and beside the disk's flushes during the run (a
     commit waits for one: `bench.disk_probe`)."""
+    with DiskProbe() as idle_disk:
+        time.sleep(IDLE_DISK_PROBE_S)
     runs, flushes = [], []
     for _ in range(LATENCY_ROUNDS):
         with DiskProbe() as disk:
@@ -265,6 +270,11 @@ def latency(broker_url: str, server_dsn: str) -> list[Figure]:
                percentile(all_flushes, 0.99) * 1000, "ms",
                f"one every 20 ms, {len(all_flushes):,} in all; each run's slowest: {slowest} "
                "ms (a commit waits for the same kind of flush)"),
+        Figure("baseline.idle_disk_flush_ms_p99",
+               "baseline: the same write + fdatasync with nothing running, before the runs, p99",
+               percentile(idle_disk.flushes_s, 0.99) * 1000, "ms",
+               f"one every 20 ms for {IDLE_DISK_PROBE_S} s; slowest: "
+               f"{max(idle_disk.flushes_s) * 1000:,.0f} ms"),
     ]
 
 

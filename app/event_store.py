@@ -27,6 +27,7 @@ from app.db import with_retries
 from app.event_store_queries import (
     CLAIM_SOURCE_EVENTS,
     CURRENT_VERSIONS,
+    ERASE_HISTORIES,
     EVENTS_AFTER,
     EVENTS_OF,
     EVENTS_PAGE,
@@ -36,12 +37,13 @@ from app.event_store_queries import (
     UNPUBLISHED,
     UNPUBLISHED_BEFORE,
     UPSERT_SNAPSHOTS,
+    erasures,
     event_rows,
     stored_at,
 )
 from domain.aggregates import AGGREGATE_TYPES, CRMRecordAggregate
 from domain.errors import ConcurrencyError
-from domain.events import DomainEvent, event_from_dict
+from domain.events import DomainEvent, event_from_dict, without_erased_values
 
 
 class DuplicateSourceEvents(Exception):
@@ -131,7 +133,8 @@ class PostgresEventStore:
         """
         for request in requests:
             request.check_follows_expected_version()
-        events = [event for request in requests for event in request.events]
+        events = without_erased_values(
+            [event for request in requests for event in request.events])
         attempts = 0
 
         async def attempt() -> list[StoredEvent]:
@@ -159,6 +162,8 @@ class PostgresEventStore:
                 # A concurrent writer committed the same versions after our check.
                 await self._raise_conflict(requests)
                 raise
+            if erased := erasures(events):
+                await connection.execute(ERASE_HISTORIES, erased)
             await self._save_snapshots(connection, requests)
         stored = stored_at(inserted)
         return [StoredEvent(event, *stored[event.event_id]) for event in events]

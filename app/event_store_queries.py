@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from domain.events import DomainEvent
+from domain.events import DomainEvent, Erased
 
 EVENT_COLUMNS = (
     "position, event_id, aggregate_id, aggregate_type, version, event_type, occurred_at, "
@@ -69,6 +69,21 @@ CURRENT_VERSIONS = """
 SELECT jsonb_object_agg(ids.id, (SELECT version FROM events WHERE aggregate_id = ids.id::uuid
                                  ORDER BY version DESC LIMIT 1))
 FROM jsonb_array_elements_text($1::jsonb) AS ids(id)
+"""
+
+# A privacy deletion, as [aggregate id, version of its Erased event] pairs: the record's earlier
+# events keep what happened and when (type, version, times, metadata) but no data, and its
+# snapshots, which hold its values, go (the batch saves one of the erased state when due).
+ERASE_HISTORIES = """
+WITH erasures AS (
+    SELECT (e->>0)::uuid AS aggregate_id, (e->>1)::int AS version
+    FROM jsonb_array_elements($1::jsonb) AS e
+), redacted AS (
+    UPDATE events SET data = '{}'::jsonb FROM erasures
+    WHERE events.aggregate_id = erasures.aggregate_id AND events.version < erasures.version
+      AND events.data <> '{}'::jsonb
+)
+DELETE FROM snapshots USING erasures WHERE snapshots.aggregate_id = erasures.aggregate_id
 """
 
 UPSERT_SNAPSHOTS = """
@@ -125,6 +140,11 @@ def event_rows(events: Sequence[DomainEvent]) -> list[list[Any]]:
     """INSERT_EVENTS' parameter: one JSON array per event, in INSERT_EVENTS' column order."""
     return [[e.event_id, e.aggregate_id, e.aggregate_type, e.version, e.event_type,
              e.occurred_at, dict(e.data), e.metadata] for e in events]
+
+
+def erasures(events: Sequence[DomainEvent]) -> list[list[Any]]:
+    """ERASE_HISTORIES' parameter: the batch's erasures."""
+    return [[e.aggregate_id, e.version] for e in events if isinstance(e, Erased)]
 
 
 def stored_at(inserted: list[list[Any]] | None) -> dict[str, tuple[int, datetime]]:

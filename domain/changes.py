@@ -18,6 +18,8 @@ class ChangeKind(str, Enum):
     UPDATE = "UPDATE"
     DELETE = "DELETE"
     UNDELETE = "UNDELETE"
+    # A deletion for privacy (the right to erasure): the record's values leave its history.
+    ERASE = "ERASE"
     # The provider lost the change details: the record's true state must be re-read.
     GAP = "GAP"
     # The provider lost track of a whole object type: it must be re-synchronised.

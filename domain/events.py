@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -99,9 +99,28 @@ class Undeleted(DomainEvent):
     event_type: ClassVar[str] = "Undeleted"
 
 
+@dataclass(frozen=True, kw_only=True)
+class Erased(DomainEvent):
+    """The record was deleted for privacy: every value its history held is erased (the events
+    before this one keep what happened and when, without data)."""
+
+    event_type: ClassVar[str] = "Erased"
+
+
 EVENT_TYPES: dict[str, type[DomainEvent]] = {
-    cls.event_type: cls for cls in (Created, Updated, Deleted, Undeleted)
+    cls.event_type: cls for cls in (Created, Updated, Deleted, Undeleted, Erased)
 }
+
+
+def without_erased_values(events: Sequence[DomainEvent]) -> list[DomainEvent]:
+    """The events as they are stored and published: an event followed by an erasure of its
+    record keeps no data."""
+    erased_before = {e.aggregate_id: e.version for e in events if isinstance(e, Erased)}
+    if not erased_before:
+        return list(events)
+    return [replace(e, data={})
+            if e.version < erased_before.get(e.aggregate_id, 0) and e.data else e
+            for e in events]
 
 
 def event_from_dict(raw: Mapping[str, Any]) -> DomainEvent:

@@ -28,7 +28,7 @@ def is_broadcast(state: Mapping[str, Any]) -> bool:
 
 def needs_current_state(aggregate: CRMRecordAggregate, change: RecordChange) -> bool:
     """A gap, or the first change of a record we never saw created, needs the CRM's copy."""
-    if aggregate.has_seen(change) or change.kind is ChangeKind.RESYNC:
+    if aggregate.has_seen(change) or change.kind in (ChangeKind.RESYNC, ChangeKind.ERASE):
         return False
     if change.kind is ChangeKind.GAP:
         return True
@@ -55,6 +55,9 @@ def record_change(
     if change.kind is ChangeKind.RESYNC:
         # Refused before anything is applied, so the aggregate is left untouched.
         raise SequenceViolation(aggregate.id, change.kind.value, "not a change to a single record")
+    if change.kind is ChangeKind.ERASE:
+        # a record never seen has no values here to erase: the CRM's copy is not needed
+        return _apply(aggregate, aggregate.record_erasure(change))
     events: list[DomainEvent] = []
     if change.kind is ChangeKind.GAP:
         return _apply(aggregate, _true_state(aggregate, change, current_state))

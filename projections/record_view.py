@@ -1,5 +1,5 @@
-"""The current-state view of one CRM record: handlers for Created, Updated, Deleted and
-Undeleted, shared by the clients, contacts and deals projections (pure)."""
+"""The current-state view of one CRM record: handlers for Created, Updated, Deleted, Undeleted
+and Erased, shared by the clients, contacts and deals projections (pure)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from projections.projection import Event, Handler, Projection, State, Tally
 
-EVENT_TYPES = ("Created", "Updated", "Deleted", "Undeleted")
+EVENT_TYPES = ("Created", "Updated", "Deleted", "Undeleted", "Erased")
 
 
 def created(view: Mapping[str, Any] | None, event: Event) -> State:
@@ -29,6 +29,13 @@ def deleted(view: Mapping[str, Any] | None, event: Event) -> State:
     return _touched(new, event)
 
 
+def erased(view: Mapping[str, Any] | None, event: Event) -> State:
+    """Deleted for privacy: no value is left (the view keeps the record's ids and times)."""
+    new = _base(view, event)
+    new["fields"], new["deleted"] = {}, True
+    return _touched(new, event)
+
+
 def undeleted(view: Mapping[str, Any] | None, event: Event) -> State:
     new = _base(view, event)
     new["fields"], new["deleted"] = {**new["fields"], **event["data"]}, False
@@ -36,7 +43,8 @@ def undeleted(view: Mapping[str, Any] | None, event: Event) -> State:
 
 
 HANDLERS: dict[str, Handler] = {
-    "Created": created, "Updated": updated, "Deleted": deleted, "Undeleted": undeleted}
+    "Created": created, "Updated": updated, "Deleted": deleted, "Undeleted": undeleted,
+    "Erased": erased}
 
 
 def record_view_projection(name: str, aggregate_type: str, summary_fields: tuple[str, ...],

@@ -15,6 +15,7 @@ from domain.events import (
     Created,
     Deleted,
     DomainEvent,
+    Erased,
     EventMetadata,
     Undeleted,
     Updated,
@@ -101,6 +102,13 @@ class CRMRecordAggregate:
             return []
         return [self._event(Deleted, change, {}, broadcast, offset=1)]
 
+    def record_erasure(self, change: RecordChange) -> list[DomainEvent]:
+        """A deletion for privacy: nothing to erase in a record never seen, or erased already
+        (deleted, no values left); always broadcast, as a deletion is."""
+        if not self.exists or (self.deleted and not self.fields):
+            return []
+        return [self._event(Erased, change, {}, True, offset=1)]
+
     def record_undeletion(self, change: RecordChange, *, broadcast: bool) -> list[DomainEvent]:
         if not self.deleted:
             raise SequenceViolation(self.id, change.kind.value, "the record is not deleted")
@@ -150,6 +158,9 @@ class CRMRecordAggregate:
         elif isinstance(event, Undeleted):
             self.deleted = False
             self.fields.update(event.data)
+        elif isinstance(event, Erased):
+            # as if reloaded from the erased history, whose events carry no field
+            self.deleted, self.fields, self.field_commits = True, {}, {}
         metadata = event.metadata
         self.external_ids[metadata.provider] = metadata.external_id
         position = metadata.position

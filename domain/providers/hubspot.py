@@ -25,7 +25,7 @@ ACTIONS = {
     "creation": ChangeKind.GAP,
     "propertyChange": ChangeKind.UPDATE,
     "deletion": ChangeKind.DELETE,
-    "privacyDeletion": ChangeKind.DELETE,
+    "privacyDeletion": ChangeKind.ERASE,
     # A restored record may have changed while it was deleted: re-read it too.
     "restore": ChangeKind.GAP,
     # The surviving record took properties of the merged ones: re-read it. The records merged

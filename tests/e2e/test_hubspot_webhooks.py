@@ -185,6 +185,34 @@ def test_a_batch_delivered_again_is_recorded_once_and_a_stale_change_is_ignored(
     assert contact["fields"]["title"] == "Special Agent"
 
 
+def test_a_privacy_deletion_erases_every_value_of_the_contact_from_its_history_and_view(
+        http, service, hubspot):
+    object_id, other_id = 7501, 7502
+    hubspot.put("contacts", str(object_id), {**DANA, "email": "private@globex.example"})
+    hubspot.put("contacts", str(other_id), {**FOX, "email": "kept@globex.example"})
+    creation, lastname = new_contact_events(object_id, 1000)
+    accepted(http, service, [creation, lastname, new_contact_events(other_id, 1010)[0]])
+    assert view_at(http, "contacts", str(object_id), 2)["email"] == "private@globex.example"
+
+    # HubSpot sends a contact's GDPR delete as a deletion and a privacy deletion
+    [deletion] = hubspot_sample("contact_deletion")
+    [privacy] = hubspot_sample("contact_privacy_deletion")
+    accepted(http, service, [{**deletion, "objectId": object_id, "eventId": 1002},
+                             {**privacy, "objectId": object_id, "eventId": 1003}])
+    erased = view_at(http, "contacts", str(object_id), 4)
+
+    assert erased["deleted"] is True and erased["fields"] == {}
+    assert (erased["first_name"], erased["last_name"], erased["email"]) == (None, None, None)
+    events = history(http, erased)
+    assert event_types(events) == ["Created", "Updated", "Deleted", "Erased"]
+    assert [event["data"] for event in events] == [{}, {}, {}, {}]
+    assert [event["metadata"]["external_id"] for event in events] == [str(object_id)] * 4
+    # another contact keeps its values
+    other = view_at(http, "contacts", str(other_id), 1)
+    assert other["email"] == "kept@globex.example"
+    assert history(http, other)[0]["data"]["email"] == "kept@globex.example"
+
+
 @pytest.mark.parametrize("tampering", ["wrong signature", "stale timestamp", "missing header",
                                        "body changed after signing"])
 def test_a_request_not_provably_from_hubspot_is_refused_401(http, service, tampering):

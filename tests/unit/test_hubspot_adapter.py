@@ -62,7 +62,7 @@ def test_deletion_restore_and_privacy_deletion_kinds():
     privacy = {**deletion, "subscriptionType": "contact.privacyDeletion", "eventId": 99}
 
     assert ADAPTER.translate(command(deletion)).kind is ChangeKind.DELETE
-    assert ADAPTER.translate(command(privacy)).kind is ChangeKind.DELETE
+    assert ADAPTER.translate(command(privacy)).kind is ChangeKind.ERASE
     assert ADAPTER.translate(command(restore)).kind is ChangeKind.GAP
 
 

@@ -49,12 +49,13 @@ def event_problems(raw: Any) -> list[dict[str, str]]:
 
 def record_keys(raw: Any) -> list[str]:
     """Inbound partition keys: the record, so its events stay in order (a merge: each record it
-    ends or keeps, one message each, as a Salesforce change naming several records); for an
-    event too malformed to name one, its subscription type, or nothing."""
+    ends or keeps, one message each, as a Salesforce change naming several records; an
+    association change: the record whose association changed); for an event too malformed to
+    name one, its subscription type, or nothing."""
     if isinstance(raw, dict):
-        if hubspot.action(raw) == "merge" and (records := hubspot.affected_records(raw)):
+        records = hubspot.affected_records(raw)
+        if any(record is not None for record in records):
             return [record or "" for record in records]
-        for name in ("objectId", "subscriptionType"):
-            if raw.get(name) not in (None, ""):
-                return [str(raw[name])]
+        if raw.get("subscriptionType") not in (None, ""):
+            return [str(raw["subscriptionType"])]
     return [""]

@@ -3,8 +3,9 @@
 A HubSpot webhook request is a batch; the bridge produces every event of it as its own inbound
 message, so this adapter reads one event: `subscriptionType` (`contact.propertyChange`),
 `objectId`, `occurredAt` (epoch ms), for a property change `propertyName` and
-`propertyValue`, for a merge `primaryObjectId`, `mergedObjectIds` and `newObjectId`. HubSpot
-sends only what changed, and a creation carries no property at all.
+`propertyValue`, for a merge `primaryObjectId`, `mergedObjectIds` and `newObjectId`, for an
+association change `fromObjectId` (the record whose association changed), `toObjectId` and
+`associationType`. HubSpot sends only what changed, and a creation carries no property at all.
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ ACTIONS = {
     # The surviving record took properties of the merged ones: re-read it. The records merged
     # into it no longer exist: each is deleted (`merged_away`).
     "merge": ChangeKind.GAP,
+    # An association added or removed (a contact's company, ...): what the record's properties
+    # say now follows from it (a contact's primary company is `associatedcompanyid`), and which
+    # association is primary after several events of one millisecond only the CRM knows: re-read.
+    "associationChange": ChangeKind.GAP,
 }
 
 
@@ -82,6 +87,8 @@ def commands_from_event(
 
 
 def affected_records(event: Mapping[str, Any]) -> list[str | None]:
+    if action(event) == "associationChange":
+        return [_id(event.get("fromObjectId", event.get("objectId")))]
     if action(event) != "merge":
         return [_id(event.get("objectId"))]
     return [merge_survivor(event), *merged_away(event)]
@@ -121,7 +128,8 @@ class HubSpotAdapter:
             message = f"unsupported value {event.get('subscriptionType')!r} ({supported})"
             problems.append(_problem("technical", "subscriptionType", message))
         if not command.record_id:
-            problems.append(_problem("technical", "objectId", "no record id for this event"))
+            named_by = "fromObjectId" if action(event) == "associationChange" else "objectId"
+            problems.append(_problem("technical", named_by, "no record id for this event"))
         if not _is_epoch_ms(event.get("occurredAt")):
             problems.append(_problem("technical", "occurredAt", "must be epoch milliseconds"))
         if action(event) == "propertyChange" and not isinstance(event.get("propertyName"), str):

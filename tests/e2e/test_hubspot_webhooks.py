@@ -213,6 +213,36 @@ def test_a_privacy_deletion_erases_every_value_of_the_contact_from_its_history_a
     assert history(http, other)[0]["data"]["email"] == "kept@globex.example"
 
 
+def test_an_association_change_re_reads_the_contact_and_moves_it_to_its_new_company(
+        http, service, hubspot):
+    contact_id, company_id = 7601, 7602
+    hubspot.put("companies", str(company_id), {**GLOBEX, "name": "Initech"})
+    hubspot.put("contacts", str(contact_id), {**DANA, "email": "moving@globex.example"})
+    [company_creation] = hubspot_sample("company_creation")
+    accepted(http, service, [{**company_creation, "objectId": company_id, "eventId": 1100},
+                             new_contact_events(contact_id, 1101)[0]])
+    assert view_at(http, "contacts", str(contact_id), 1)["client_external_id"] == COMPANY_ID
+    view_at(http, "clients", str(company_id), 1)
+
+    # made the contact's primary company in HubSpot: an event for each side of the association
+    hubspot.put("contacts", str(contact_id), {**DANA, "email": "moving@globex.example",
+                                              "associatedcompanyid": str(company_id)})
+    contact_side, company_side = hubspot_sample("contact_association_change")
+    accepted(http, service, [
+        {**contact_side, "eventId": 1102, "fromObjectId": contact_id, "toObjectId": company_id},
+        {**company_side, "eventId": 1103, "fromObjectId": company_id, "toObjectId": contact_id}])
+
+    moved = view_at(http, "contacts", str(contact_id), 2)
+    assert moved["client_external_id"] == str(company_id)
+    assert history(http, moved)[1]["data"] == {"client_external_id": str(company_id)}
+    wait_for(lambda: len(hubspot.calls_for("companies", str(company_id))) == 2, timeout=15)
+    # the company's own properties did not change: re-read, nothing recorded (waiting a
+    # second for a version 2 that must not come)
+    company = http.get("/clients", params={"provider": "hubspot", "external_id": company_id,
+                                           "min_version": 2, "wait": 1}).json()
+    assert company["version"] == 1 and company["name"] == "Initech"
+
+
 @pytest.mark.parametrize("tampering", ["wrong signature", "stale timestamp", "missing header",
                                        "body changed after signing"])
 def test_a_request_not_provably_from_hubspot_is_refused_401(http, service, tampering):

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from webhook_samples import hubspot_sample, sample_names
 
+from app.hubspot_envelopes import record_keys
 from domain import validation
 from domain.changes import ChangeKind, ChangePosition
 from domain.commands import ProcessCRMEventCommand
@@ -159,10 +160,10 @@ def test_map_record_reads_the_api_properties_and_none_means_deleted():
 def test_unsupported_subscription_types_and_unmapped_objects_are_refused_with_reasons():
     [event] = hubspot_sample("contact_property_change")
 
-    assert problems({**event, "subscriptionType": "contact.associationChange"}) == [
-        "subscriptionType: unsupported value 'contact.associationChange' (<object>.creation, "
+    assert problems({**event, "subscriptionType": "contact.snapshot"}) == [
+        "subscriptionType: unsupported value 'contact.snapshot' (<object>.creation, "
         "<object>.propertyChange, <object>.deletion, <object>.privacyDeletion, "
-        "<object>.restore, <object>.merge)"]
+        "<object>.restore, <object>.merge, <object>.associationChange)"]
     assert problems({**event, "subscriptionType": "ticket.propertyChange"}) == [
         "subscriptionType: 'ticket' is not mapped (company, contact, deal)"]
 
@@ -188,3 +189,22 @@ def test_an_event_from_the_future_is_refused_by_the_ordering_check():
 
 def test_every_mapped_object_has_an_api_path():
     assert set(API_OBJECT_TYPES) == set(OBJECTS)
+
+
+def test_an_association_change_re_reads_the_record_whose_association_changed():
+    contact_side, company_side = hubspot_sample("contact_association_change")
+
+    for event, entity, record_id in ((contact_side, "contact", "452"),
+                                      (company_side, "company", "18342789012")):
+        change = ADAPTER.translate(command(event))
+        assert (change.kind, change.entity, change.external_id) == (
+            ChangeKind.GAP, entity, record_id)
+        assert change.position == ChangePosition(event["occurredAt"], command(event).event_id)
+        assert record_keys(event) == [record_id]  # the record's inbound partition
+
+
+def test_an_association_change_naming_no_record_is_refused():
+    [contact_side, _] = hubspot_sample("contact_association_change")
+
+    assert problems({**contact_side, "fromObjectId": None}) == [
+        "fromObjectId: no record id for this event"]

@@ -14,6 +14,9 @@ import orjson
 from service_process import load_sample
 
 from app.dead_letters import InboundMessage
+from app.event_store import AppendRequest
+from domain.aggregates import ClientAggregate, CRMRecordAggregate
+from domain.aggregates.record import replay
 from domain.events import Created, DomainEvent, EventMetadata, Updated
 
 BASE_MS = 1_763_700_000_000  # November 2025, after every sample
@@ -46,6 +49,19 @@ def history(aggregate_id: str, count: int, *, first_version: int = 1,
             metadata=metadata(version, correlation_id=correlation_id,
                               source=f"salesforce:{aggregate_id}:{version}")))
     return events
+
+
+def append_request(aggregate_id: str, count: int, *, first_version: int = 1,
+                   source: str | None = None, snapshot_at: int | None = None) -> AppendRequest:
+    """A client's `history` as one append, with its snapshot at version `snapshot_at`."""
+    events = history(aggregate_id, count, first_version=first_version)
+    request = AppendRequest(aggregate_id, "client", first_version - 1, events,
+                            [source] if source else [])
+    if snapshot_at is not None:
+        aggregate: CRMRecordAggregate = replay(ClientAggregate(aggregate_id),
+                                               history(aggregate_id, snapshot_at))
+        request.snapshot = aggregate.snapshot()
+    return request
 
 
 def account_message(kind: str, n: int, record_id: str = "001Hs00003FqYbKIAV",

@@ -7,11 +7,17 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-from event_store_support import history, new_id, snapshot_row_locked, wait_for_lock_waiters
+from event_store_support import (
+    append_request,
+    history,
+    new_id,
+    snapshot_row_locked,
+    wait_for_lock_waiters,
+)
 
 from app.db import create_pool
 from app.event_store import AppendRequest, DuplicateSourceEvents, PostgresEventStore
-from domain.aggregates import ClientAggregate, CRMRecordAggregate
+from domain.aggregates import ClientAggregate
 from domain.aggregates.record import replay
 from domain.errors import ConcurrencyError
 
@@ -105,16 +111,16 @@ async def test_a_failed_append_releases_its_source_event_claim(store):
 async def test_two_concurrent_appends_of_one_source_event_store_it_once(store, pool,
                                                                          fresh_database):
     first, second = new_id(), new_id()
-    await store.append_batch([_request(first, 1, snapshot_at=1)])
+    await store.append_batch([append_request(first, 1, snapshot_at=1)])
 
     async with snapshot_row_locked(fresh_database, first):
         # Claims the source event, inserts its event, then waits on the locked snapshot row:
         # the claim is made but not committed.
         holding = asyncio.create_task(store.append_batch(
-            [_request(first, 1, first_version=2, source="sf:same", snapshot_at=2)]))
+            [append_request(first, 1, first_version=2, source="sf:same", snapshot_at=2)]))
         await wait_for_lock_waiters(pool, 1)
         racing = asyncio.create_task(store.append_batch(
-            [_request(second, 1, source="sf:same")]))
+            [append_request(second, 1, source="sf:same")]))
         await wait_for_lock_waiters(pool, 2)  # the second claim waits for the first to decide
     await holding
 
@@ -206,7 +212,7 @@ async def test_a_batch_stores_each_event_as_given_numbered_in_the_batchs_order(s
     """The batch's data and metadata go as one JSON array each: every event must get its own,
     and positions must follow the order of the batch (each aggregate's versions)."""
     ids = [new_id() for _ in range(3)]
-    requests = [_request(aggregate_id, 40) for aggregate_id in ids]
+    requests = [append_request(aggregate_id, 40) for aggregate_id in ids]
     given = [event for request in requests for event in request.events]
 
     stored = await store.append_batch(requests)
@@ -229,7 +235,8 @@ async def test_an_append_answers_the_stored_position_and_recorded_at_in_any_time
     pool = await create_pool(f"{fresh_database}{separator}timezone=Asia/Kolkata", min_size=1)
     try:
         store = PostgresEventStore(pool)
-        stored = await store.append_batch([_request(new_id(), 3), _request(new_id(), 2)])
+        stored = await store.append_batch([append_request(new_id(), 3),
+                                           append_request(new_id(), 2)])
         async with pool.acquire() as connection:
             rows = await connection.fetch("SELECT event_id::text, position, recorded_at, "
                                           "current_setting('TimeZone') AS zone FROM events")
@@ -245,7 +252,7 @@ async def test_an_append_answers_the_stored_position_and_recorded_at_in_any_time
 async def test_a_batch_append_and_a_batch_load_each_take_one_connection(pool):
     counting = CountingPool(pool)
     store = PostgresEventStore(counting)
-    requests = [_request(new_id(), 5) for _ in range(20)]
+    requests = [append_request(new_id(), 5) for _ in range(20)]
 
     await store.append_batch(requests)
     appended_with = counting.acquired
@@ -266,15 +273,3 @@ class CountingPool:
 
     def __getattr__(self, name):
         return getattr(self.pool, name)
-
-
-def _request(aggregate_id: str, count: int, *, first_version: int = 1, source: str | None = None,
-             snapshot_at: int | None = None) -> AppendRequest:
-    events = history(aggregate_id, count, first_version=first_version)
-    request = AppendRequest(aggregate_id, "client", first_version - 1, events,
-                            [source] if source else [])
-    if snapshot_at is not None:
-        aggregate: CRMRecordAggregate = replay(ClientAggregate(aggregate_id),
-                                               history(aggregate_id, snapshot_at))
-        request.snapshot = aggregate.snapshot()
-    return request

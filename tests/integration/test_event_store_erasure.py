@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from event_store_support import history, metadata, new_id
+from event_store_support import append_request, history, metadata, new_id
 
 from app.event_store import AppendRequest, PostgresEventStore
 from domain.aggregates import ClientAggregate
@@ -34,12 +34,8 @@ async def stored_data(pool, aggregate_id: str) -> list[dict]:
 async def test_an_erasure_empties_every_earlier_event_and_drops_the_snapshot(store, pool):
     erased, kept = new_id(), new_id()
     aggregate = replay(ClientAggregate(erased), history(erased, 120))
-    for aggregate_id in (erased, kept):
-        await store.append_batch([AppendRequest(aggregate_id, "client", 0,
-                                                history(aggregate_id, 120),
-                                                snapshot=replay(ClientAggregate(aggregate_id),
-                                                                history(aggregate_id, 120))
-                                                .snapshot())])
+    await store.append_batch([append_request(erased, 120, snapshot_at=120)])
+    await store.append_batch([append_request(kept, 120, snapshot_at=120)])
 
     [stored] = await store.append(erased, [erasure(erased, 121)], expected_version=120)
 
